@@ -1,0 +1,15 @@
+"""mmvit_plugins: Focal, Shunted, DAT++ and SASA backbones for OpenMMLab 2.x.
+
+Importing the package checks the versions of the OpenMMLab stack and registers every
+backbone into MMEngine's root ``MODELS`` registry, so that a bare ``type='FocalTransformer'``
+resolves under ``default_scope`` mmdet, mmseg and mmpretrain alike (their registries are
+children of the root one). It never imports mmdet, mmseg or mmpretrain itself.
+"""
+from .utils.version_check import check_versions
+from .version import __version__
+
+check_versions()
+
+from . import models  # noqa: E402,F401  (registers the backbones)
+
+__all__ = ['__version__', 'check_versions']
