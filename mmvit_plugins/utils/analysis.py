@@ -1,0 +1,71 @@
+"""Build a model (or just its backbone) from a config and run it on a synthetic input, for
+the analysis tools (get_flops.py, benchmark.py)."""
+import torch
+
+
+def resolve_config_path(path):
+    """Accept ``mmdet::swin/xxx.py``-style paths (configs shipped inside an installed
+    toolbox) as well as file paths."""
+    if '::' not in path:
+        return path
+    from mmengine.config.utils import _get_external_cfg_base_path, _get_package_and_cfg_path
+    from mmengine.utils import get_installed_path
+    package, rel = _get_package_and_cfg_path(path)
+    return _get_external_cfg_base_path(get_installed_path(package), rel)
+
+
+def build_for_analysis(config, cfg_options=None, backbone_only=False):
+    """Return ``(model, forward_fn, scope)``; ``forward_fn(model, x)`` runs the network.
+
+    Pretrained weights are not loaded (the analysis needs shapes, not values) and SyncBN is
+    reverted to BN so the model runs in one process.
+    """
+    import mmvit_plugins  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import MODELS, init_default_scope
+
+    cfg = Config.fromfile(resolve_config_path(config)) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    model_cfg = cfg.model
+    if 'backbone' in model_cfg:
+        model_cfg.backbone.pop('pretrained', None)
+        model_cfg.backbone.init_cfg = None
+    if backbone_only:
+        if 'backbone' not in model_cfg:
+            raise ValueError(f'{config}: --backbone-only needs a model with a backbone')
+        model = revert_sync_batchnorm(MODELS.build(model_cfg.backbone))
+        return model, lambda m, x: m(x), scope
+    model = revert_sync_batchnorm(MODELS.build(model_cfg))
+
+    def forward(m, x):
+        h, w = x.shape[-2:]
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                    batch_input_shape=(h, w), scale_factor=(1.0, 1.0))
+        if scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            samples = [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
+            return m(x, samples, mode='tensor')
+        if scope == 'mmseg':
+            from mmseg.structures import SegDataSample
+            samples = [SegDataSample(metainfo=meta) for _ in range(x.shape[0])]
+            return m(x, samples, mode='tensor')
+        return m(x, mode='tensor')
+
+    return model, forward, scope
+
+
+def sum_outputs(out):
+    """A scalar depending on every tensor of a (nested) model output, for backward passes."""
+    if torch.is_tensor(out):
+        return out.float().sum()
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        parts = [sum_outputs(o) for o in out]
+        parts = [p for p in parts if p is not None]
+        return sum(parts) if parts else None
+    return None

@@ -1,0 +1,108 @@
+"""What tools/train.py and tools/test.py share: environment set-up, CPU distributed runs,
+and checks that turn a missing dataset or a wrong checkpoint into a clear message."""
+import os
+import os.path as osp
+
+from ..datasets.toy import missing_data_message
+
+
+def setup_cpu_distributed(cfg, launcher):
+    """Let ``--launcher pytorch`` work without GPUs (gloo backend, DDP without device ids).
+
+    MMEngine 0.10.7 calls ``torch.cuda.set_device`` while initialising and wraps the model
+    with ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine. Initialising the gloo
+    process group here makes the Runner skip its own initialisation.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def _dataset_cfgs(cfg):
+    """Yield ``(dataloader name, dataset cfg)`` for every dataset in the config, unwrapping
+    RepeatDataset / ClassBalancedDataset / ConcatDataset wrappers."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if not loader or 'dataset' not in loader:
+            continue
+        stack = [loader['dataset']]
+        while stack:
+            ds = stack.pop()
+            if 'dataset' in ds:
+                stack.append(ds['dataset'])
+            elif 'datasets' in ds:
+                stack.extend(ds['datasets'])
+            else:
+                yield name, ds
+
+
+def dataset_paths(cfg, which=('train_dataloader', 'val_dataloader', 'test_dataloader')):
+    """The files and folders the config's datasets read."""
+    paths = []
+    for name, ds in _dataset_cfgs(cfg):
+        if name not in which:
+            continue
+        root = ds.get('data_root') or ''
+        if ds.get('ann_file'):
+            paths.append(osp.join(root, ds['ann_file']))
+        prefix = ds.get('data_prefix')
+        values = prefix.values() if isinstance(prefix, dict) else [prefix] if prefix else []
+        paths.extend(osp.join(root, v) for v in values if isinstance(v, str) and v)
+        if not ds.get('ann_file') and not values and root:
+            paths.append(root)
+    return paths
+
+
+def check_dataset_paths(cfg, which):
+    """Raise ``FileNotFoundError`` naming the first missing dataset path and its fix."""
+    for path in dataset_paths(cfg, which):
+        if path.startswith(('s3:', 'http:', 'https:')) or '{' in path:
+            continue
+        if not osp.exists(path):
+            raise FileNotFoundError(missing_data_message(path))
+
+
+def check_checkpoint_matches(model, checkpoint):
+    """Raise ``ValueError`` when ``checkpoint`` cannot be this model's weights.
+
+    MMEngine loads test checkpoints with ``strict=False`` and only logs what does not fit,
+    so a checkpoint of another model would be evaluated with random weights. This refuses
+    a checkpoint that shares less than half of the model's tensors or has any shape conflict.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from ..converters.common import unwrap_state_dict
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    try:
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        state = unwrap_state_dict(ckpt)
+    except Exception as e:
+        raise ValueError(f'{checkpoint} is not a readable checkpoint ({type(e).__name__}: '
+                         f'{e}); is the file complete?') from None
+    own = model.state_dict()
+    shared = [k for k in own if k in state]
+    wrong_shape = [k for k in shared if tuple(own[k].shape) != tuple(state[k].shape)]
+    if len(shared) < len(own) / 2 or wrong_shape:
+        detail = (f'shapes differ for {wrong_shape[:3]}' if wrong_shape else
+                  f'it has only {len(shared)} of the model\'s {len(own)} tensors')
+        raise ValueError(f'{checkpoint} does not match this config\'s model ({detail}). '
+                         'Pass the checkpoint trained with this config; for official '
+                         'backbone weights use tools/model_converters/ and the backbone '
+                         "init_cfg instead.")
+
+
+def default_work_dir(config_path):
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def set_env_defaults():
+    """mmengine 0.10.7 calls torch.load without weights_only; torch>=2.6 then refuses its
+    own checkpoints (message hub objects) on resume."""
+    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')

@@ -1,0 +1,143 @@
+"""Latency, throughput and peak memory of a model or its backbone from a config.
+
+Runs warm-up iterations, then ``--repeat`` timed ones, and reports the median, for the forward
+pass (eval, no grad) and the forward+backward pass (eval-mode layers, gradients on), printed as
+a Markdown table row (``--header`` prints the header too).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` per phase; on CPU the growth of the
+process's peak resident memory over the loaded model (``ru_maxrss``), so the forward phase runs
+first and each number is the peak up to the end of that phase.
+
+Example:
+    python tools/analysis_tools/benchmark.py configs/focal/mask_rcnn_focal_t_1x_coco.py \
+        --backbone-only --shape 512 512 --cfg-options model.backbone.attn_impl=reference
+"""
+import argparse
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from mmvit_plugins.utils.analysis import build_for_analysis, sum_outputs  # noqa: E402
+
+HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd (ms) | '
+          'fwd+bwd img/s | peak mem fwd (MB) | peak mem fwd+bwd (MB) |\n'
+          '|---|---|---|---|---|---|---|---|---|---|')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark a model from a config')
+    parser.add_argument('config')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224], help='H W')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--backbone-only', action='store_true')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        choices=['cpu', 'cuda'])
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: float16 on CUDA, bfloat16 on CPU')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--mode', choices=['fwd', 'fwdbwd', 'both'], default='both')
+    parser.add_argument('--label', help='name in the first column (default: the config)')
+    parser.add_argument('--header', action='store_true', help='print the table header too')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.backbone.attn_impl=reference')
+    args = parser.parse_args(argv)
+    if len(args.shape) == 1:
+        args.shape = args.shape * 2
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    return args
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _time_phase(step, args):
+    for _ in range(args.warmup):
+        step()
+    _sync(args.device)
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        step()
+        _sync(args.device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def benchmark(args):
+    model, forward, _ = build_for_analysis(args.config, args.cfg_options, args.backbone_only)
+    model.to(args.device)
+    model.eval()  # (some backbones' train() return None, so no chaining)
+    x = torch.randn(args.batch, 3, *args.shape, device=args.device)
+    amp_dtype = torch.float16 if args.device == 'cuda' else torch.bfloat16
+
+    def autocast():
+        return torch.autocast(args.device, dtype=amp_dtype, enabled=args.amp)
+
+    def fwd():
+        with torch.no_grad(), autocast():
+            forward(model, x)
+
+    def fwdbwd():
+        model.zero_grad(set_to_none=True)
+        with autocast():
+            loss = sum_outputs(forward(model, x))
+        loss.backward()
+
+    result = {}
+    base = _peak_rss_mb()
+    for name, step in (('fwd', fwd), ('fwdbwd', fwdbwd)):
+        if args.mode not in (name, 'both'):
+            continue
+        if args.device == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base_cuda = torch.cuda.memory_allocated()
+        ms = _time_phase(step, args)
+        if args.device == 'cuda':
+            mem = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
+        else:
+            mem = _peak_rss_mb() - base
+        result[name] = (ms, args.batch * 1000 / ms, mem)
+    return result
+
+
+def format_row(args, result):
+    label = args.label or (osp.basename(args.config) + (' (backbone)' if args.backbone_only else '')
+                           + (f' {args.cfg_options}' if args.cfg_options else ''))
+    precision = ('fp16' if args.device == 'cuda' else 'bf16') + ' AMP' if args.amp else 'fp32'
+    cells = [label, f'{args.batch}x3x{args.shape[0]}x{args.shape[1]}', args.device, precision]
+    for name in ('fwd', 'fwdbwd'):
+        ms, ips, _ = result.get(name, (None, None, None))
+        cells += ['-', '-'] if ms is None else [f'{ms:.1f}', f'{ips:.2f}']
+    for name in ('fwd', 'fwdbwd'):
+        mem = result.get(name, (None, None, None))[2]
+        cells.append('-' if mem is None else f'{mem:.0f}')
+    return '| ' + ' | '.join(cells) + ' |'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    result = benchmark(args)
+    if args.header:
+        print(HEADER)
+    print(format_row(args, result))
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,57 @@
+"""Params and FLOPs of a model or its backbone from a config, at a given input shape.
+
+Counts convolutions, linear layers and every matmul, including attention (q k^T, attn v) and
+fused scaled_dot_product_attention, with torch.utils.flop_counter; element-wise work
+(softmax, norms, sampling) is not counted. Prints GMACs, which the Focal / Shunted / Swin /
+DAT papers call "FLOPs", and GFLOPs = 2 x GMACs, the convention of the SASA paper.
+
+Example:
+    python tools/analysis_tools/get_flops.py configs/focal/mask_rcnn_focal_t_1x_coco.py \
+        --shape 800 1280
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmvit_plugins.utils.analysis import build_for_analysis  # noqa: E402
+from mmvit_plugins.utils.complexity import get_complexity  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Params and FLOPs of a model from a config')
+    parser.add_argument('config', help='config file (also mmdet::/mmseg::/mmpretrain:: paths)')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224],
+                        help='input H W (or one size for a square input)')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='count only cfg.model.backbone')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    args = parser.parse_args(argv)
+    if len(args.shape) == 1:
+        args.shape = args.shape * 2
+    if len(args.shape) != 2 or min(args.shape) <= 0:
+        parser.error('--shape takes H W or a single positive size')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    model, forward, _ = build_for_analysis(args.config, args.cfg_options, args.backbone_only)
+    h, w = args.shape
+    res = get_complexity(model, (3, h, w), forward=forward)
+    what = 'backbone of ' if args.backbone_only else ''
+    print(f'{what}{args.config} at 3x{h}x{w}')
+    print(f'Params: {res["params"] / 1e6:.2f} M')
+    print(f'GMACs:  {res["macs"] / 1e9:.2f} G  (multiply-adds; the "FLOPs" of the Focal, '
+          'Shunted, Swin and DAT papers)')
+    print(f'GFLOPs: {res["flops"] / 1e9:.2f} G  (2 per multiply-add; the SASA paper\'s '
+          'convention)')
+    return res
+
+
+if __name__ == '__main__':
+    main()

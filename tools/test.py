@@ -1,0 +1,104 @@
+"""Evaluate a checkpoint of a detector (mmdet), segmentor (mmseg) or classifier (mmpretrain).
+
+The toolbox is the config's ``default_scope``. Metrics are printed and written to
+``<work-dir>/<timestamp>/<timestamp>.json``.
+"""
+import os
+
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # before torch is imported
+
+import argparse  # noqa: E402
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
+from mmvit_plugins.utils.launch import (check_checkpoint_matches,  # noqa: E402
+                                        check_dataset_paths, default_work_dir,
+                                        setup_cpu_distributed)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file '
+                        '(mmseg: a folder for the predicted label maps)')
+    parser.add_argument('--show-dir', help='save images with drawn predictions here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualization(cfg, show_dir, scope):
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' not in hooks:
+        sys.exit('--show-dir needs a `visualization` entry in default_hooks')
+    hook = hooks['visualization']
+    if scope == 'mmpretrain':
+        hook.update(enable=True, out_dir=show_dir)
+    elif scope == 'mmseg':
+        hook.update(draw=True, interval=1)
+        cfg.visualizer['save_dir'] = show_dir
+    else:  # mmdet: images go to <work_dir>/<timestamp>/<test_out_dir>
+        hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
+
+
+def add_dump(cfg, out, scope):
+    if scope == 'mmseg':
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+        return
+    if not out.endswith(('.pkl', '.pickle')):
+        sys.exit('--out must be a .pkl/.pickle file')
+    dump = dict(type='DumpDetResults' if scope == 'mmdet' else 'DumpResults', out_file_path=out)
+    if isinstance(cfg.test_evaluator, (list, tuple)):
+        cfg.test_evaluator = [*cfg.test_evaluator, dump]
+    else:
+        cfg.test_evaluator = [cfg.test_evaluator, dump]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            sys.exit(f'{what} not found: {path}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = cfg.get('default_scope', 'mmdet')
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_visualization(cfg, args.show_dir, scope)
+    if args.out:
+        add_dump(cfg, args.out, scope)
+    try:
+        check_dataset_paths(cfg, ('test_dataloader', ))
+    except FileNotFoundError as e:
+        sys.exit(str(e))
+    setup_cpu_distributed(cfg, args.launcher)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    try:
+        check_checkpoint_matches(runner.model, args.checkpoint)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(str(e))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
