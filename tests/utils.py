@@ -123,21 +123,28 @@ def build_from_config(cfg):
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
     model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:  # what mmengine's Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     if 'backbone' in model_cfg:
         model_cfg.backbone.pop('pretrained', None)
         model_cfg.backbone.init_cfg = None
     return revert_sync_batchnorm(MODELS.build(model_cfg)), scope
 
 
-def config_loss_pass(cfg_path, hw=(64, 64), batch=1, cfg_options=None):
+def config_loss_pass(cfg_path, hw=(64, 64), batch=1, cfg_options=None, init_weights=False):
     """Build the model of a config (no pretrained weights, SyncBN reverted) and run one
-    loss + backward pass on a random tiny batch. Returns the logged loss values."""
+    loss + backward pass on a random tiny batch. Returns the logged loss values.
+
+    ``init_weights=True`` runs the model's ``init_weights()`` first, for heads whose default
+    PyTorch initialisation is not usable (e.g. Sparse R-CNN's proposal boxes)."""
     cfg = load_config(cfg_path, cfg_options)
     scope = cfg.get('default_scope', 'mmdet')
     dp = cfg.model.get('data_preprocessor')
     if scope == 'mmseg' and dp is not None and dp.get('size') is not None:
         dp['size'] = tuple(hw)  # the 512x512 pad would dominate the test time
     model, scope = build_from_config(cfg)
+    if init_weights:
+        model.init_weights()
     model.train()
     data = _fake_batch(scope, cfg.model, hw, batch)
     data = model.data_preprocessor(data, True)
