@@ -56,11 +56,12 @@ def test_matches_direct_natten(hw, K):
         assert (got - want).abs().max() < 1e-5, impl
 
 
-def test_fast_blocks_and_gradients_match_reference(monkeypatch):
+@pytest.mark.parametrize('tile', [3, 7])
+def test_fast_tiles_and_gradients_match_reference(monkeypatch, tile):
     import mmvit_plugins.models.layers.neighborhood_attention as na
-    # force several row blocks so the block seams are exercised
-    monkeypatch.setattr(na, '_FAST_BLOCK_ELEMENTS', 2 * 7 * 11 * 49 * 5 * 3)
-    B, h, H, W, d, K = 2, 3, 10, 11, 5, 7
+    # several tiles per axis, a partial last tile, regions clamped at both borders
+    monkeypatch.setattr(na, '_TILE', tile)
+    B, h, H, W, d, K = 2, 3, 17, 11, 5, 7
     base = [torch.randn(B, h, H, W, d) for _ in range(3)] + [torch.randn(h, 13, 13)]
     grads = {}
     outs = {}

@@ -56,6 +56,8 @@ def test_config_loss_pass(path):
         # fewer RPN proposals -> fewer RoIs in the (cascade) box and mask heads: only speed
         if 'rpn_proposal' in cfg.model.get('train_cfg', {}):
             options['model.train_cfg.rpn_proposal.max_per_img'] = 64
+        if 'sparse_rcnn' in name:
+            options['model.rpn_head.num_proposals'] = 16
     # Sparse R-CNN's proposal boxes are only valid after its init_weights()
     # batch 2: UPerHead's 1x1 pyramid pooling + BatchNorm needs more than one value
     log_vars = config_loss_pass(path, hw=(64, 64), batch=2 if 'upernet' in name else 1,

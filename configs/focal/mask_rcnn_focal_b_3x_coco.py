@@ -1,0 +1,6 @@
+# Mask R-CNN + FPN with Focal-B, COCO 3x (recipe: mask_rcnn_focal_t_3x_coco.py, drop path 0.3).
+_base_ = './mask_rcnn_focal_t_3x_coco.py'
+model = dict(
+    backbone=dict(arch='base', drop_path_rate=0.3,
+                  init_cfg=dict(checkpoint='checkpoints/focal_b_backbone.pth')),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

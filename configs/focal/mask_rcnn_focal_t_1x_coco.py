@@ -1,0 +1,28 @@
+# Mask R-CNN + FPN with Focal-T, COCO 1x. The authors released no detection code; they say
+# they follow Swin-Transformer-Object-Detection, and the paper states: single-scale 1x
+# (800 x 1333), AdamW lr 1e-4, wd 0.05, drop path 0.2 (T, S) / 0.3 (B), focal windows
+# increased to (15, 13, 9, 7) with the pooled-level bias tables up-sampled bilinearly
+# (done on load by the backbone). Batch 16 = 8 GPUs x 2 images, steps (8, 11), no weight
+# decay on norms and bias tables (Swin's paramwise keys, which also match the focal tables).
+# Structure: the ImageNet (224) one, i.e. stage 3 without neighbour expansion (see README).
+# Backbone weights: python tools/model_converters/focal2mmvit.py focal-tiny-is224-ws7.pth \
+#     checkpoints/focal_t_backbone.pth --backbone-only
+_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
+checkpoint = 'checkpoints/focal_t_backbone.pth'  # noqa
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='FocalTransformer',
+        arch='tiny',
+        pretrain_img_size=224,
+        focal_levels=(2, 2, 2, 2),
+        focal_windows=(15, 13, 9, 7),
+        expand_sizes=(3, 3, 3, 3),
+        drop_path_rate=0.2,
+        out_indices=(0, 1, 2, 3),
+        norm_eval=False,
+        with_cp=False,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    neck=dict(in_channels=[96, 192, 384, 768]))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

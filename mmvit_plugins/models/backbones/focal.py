@@ -1,0 +1,803 @@
+"""Focal Transformer (Yang et al., "Focal Self-attention for Local-Global Interactions in
+Vision Transformers", NeurIPS 2021) as an OpenMMLab backbone.
+
+The computation follows the official classification model (microsoft/Focal-Transformer
+``classification/focal_transformer.py`` @57bb303) exactly, quirks included, so that converted
+official checkpoints give the official outputs:
+
+* each block zero-pads its ``norm1`` output to a multiple of the window size; padded tokens
+  are attended without a mask (their key/value are the qkv biases);
+* level-0 keys are the 49 in-window tokens followed by 132 "rolled" neighbour tokens, taken
+  from four cyclic shifts by ``expand_size`` in the order tl, tr, bl, br (row-major inside each
+  shifted window, 12 positions appear twice); the shifts wrap around the padded map;
+* each pooled level pools the padded ``norm1`` output into sub-windows (``fc`` pooling is a
+  learned weighted sum shared across channels), projects it with the same ``qkv`` layer and
+  attends to a ``focal_window`` neighbourhood of pooled tokens; neighbours outside the pooled
+  map are zero keys/values masked with -100;
+* key order [49 | 132 | K_0^2 | K_1^2 ...] with the in-window Swin table, the dense
+  ``relative_position_bias_table_to_neighbors`` (1, nH, 49, 132) and the ``(nH, L)`` tables
+  ``relative_position_bias_table_to_windows.{k}`` indexed in mixed fine/pooled units.
+
+Two implementations of the attention are available (``attn_impl``):
+
+* ``'fast'``: every key and value of every window is fetched with ONE ``index_select`` from a
+  table [padded map | pooled maps | one zero row], using an index precomputed once per padded
+  size (cached). The -100 padding mask of the pooled levels travels inside the keys as one
+  extra channel (q gets a constant 1 there, the zero row -100), so the only additive mask left
+  is the window-independent bias (nH, 49, N), which fused SDPA kernels broadcast.
+* ``'reference'``: the literal official computation (full-map rolls, window partitions,
+  ``unfold``, concatenations and a materialised attention matrix). Tests check that both agree;
+  the benchmarks use it as the plain baseline.
+
+Structure and input sizes. The official model fixes its structure from ``img_size``: in a
+stage whose feature map (at that size) is not larger than the window, the block uses a window
+equal to the map and no neighbour expansion (at 224 this is stage 3: 7x7, no
+``..._to_neighbors`` table). This backbone takes that size as ``pretrain_img_size`` and derives
+the same structure, so a checkpoint pretrained at that size loads without missing or new
+parameters. At run time any input size is accepted: the stride-s patch embeddings zero-pad
+right/bottom to a multiple of s, and each block pads its map to a multiple of its window, as
+the official blocks do. The structure is NOT re-derived from the run-time size: at detection
+sizes (e.g. stage 3 of 800x1344 is 25x42) stage 3 keeps the 224 structure (window 7, no
+expansion), because the ImageNet checkpoints have no stage-3 neighbour table that expansion
+would need; the stage-3 windows then cover the map in 7x7 tiles and its pooled level sees
+``focal_windows[3]`` pooled windows. Use a larger ``pretrain_img_size`` (e.g. 256) to get the
+official structure with stage-3 expansion instead (its neighbour tables then start from the
+default initialisation). ``focal_windows`` may differ from the checkpoint's (the paper uses
+[15, 13, 9, 7] for detection): the ``..._to_windows`` tables are resized bilinearly on load.
+"""
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.logging import MMLogger
+from mmengine.registry import MODELS
+
+from ..layers.attention import check_attn_impl, multihead_attention
+from .base import BaseBackbone, drop_path_rates
+
+# Masks are added as -100 (not -inf), as in the official code.
+MASK_VALUE = -100.0
+# The four shifted windows of the level-0 expansion, in the official order (tl, tr, bl, br):
+# (row sign, column sign) of the token offset, i.e. minus the torch.roll shift.
+_ROLL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1))
+
+
+def _to_2tuple(x):
+    if isinstance(x, (list, tuple)):
+        assert len(x) == 2, f'expected an int or a pair, got {x}'
+        return tuple(int(v) for v in x)
+    return (int(x), int(x))
+
+
+def drop_path(x, p, training):
+    """Stochastic depth per sample (x: (B, ...))."""
+    if p == 0. or not training:
+        return x
+    keep = 1 - p
+    mask = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep)
+
+
+# ----------------------------------------------------------------------------- index helpers
+def rolled_neighbour_offsets(window_size, expand_size):
+    """Offsets (dy, dx) of the level-0 neighbour keys relative to the window origin, in the
+    official order: for each shifted window tl, tr, bl, br the tokens that fall outside the
+    query window, row-major. For ws=7, e=3 there are 132, 12 of them duplicated.
+
+    Returns:
+        LongTensor: (N_rolled, 2).
+    """
+    ws, e = window_size, expand_size
+    offsets = []
+    for sy, sx in _ROLL_DIRECTIONS:
+        # the official validity masks: zero on the part of the shifted window that overlaps
+        # the query window (same slicing semantics as the official masks)
+        keep = torch.ones(ws, ws, dtype=torch.bool)
+        rows = slice(None, -e) if sy > 0 else slice(e, None)
+        cols = slice(None, -e) if sx > 0 else slice(e, None)
+        keep[rows, cols] = False
+        r, c = keep.nonzero(as_tuple=True)
+        offsets.append(torch.stack([r + sy * e, c + sx * e], 1))
+    return torch.cat(offsets, 0)
+
+
+def pooled_kernel(focal_window, level):
+    """(kernel, stride, padding) of the official unfold of pooled level ``level``."""
+    stride = 2**level
+    kernel = 2 * (focal_window // 2) + stride + (stride - 1)
+    return kernel, stride, kernel // 2
+
+
+def pooled_slots(focal_window, level):
+    """Kernel slots (a, b) kept by pooled level ``level`` (row-major): all of them for level 0,
+    the bottom-right (K x K) part for level > 0, K = focal_window + 2^level - 1."""
+    kernel, stride, _ = pooled_kernel(focal_window, level)
+    a, b = torch.meshgrid(torch.arange(kernel), torch.arange(kernel), indexing='ij')
+    keep = (a >= stride - 1) & (b >= stride - 1)
+    return torch.stack([a[keep], b[keep]], 1)
+
+
+def mixed_relative_index(window_size, key_size):
+    """The official ``get_relative_position_index((ws, ws), (K, K))``: query coordinates in
+    fine tokens, key coordinates in pooled tokens, index
+    ``(yq - yk + K - 1) * (ws + K - 1) + (xq - xk + K - 1)``. Returns (ws^2, K^2)."""
+    q = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size),
+                                   indexing='ij')).flatten(1)
+    k = torch.stack(torch.meshgrid(torch.arange(key_size), torch.arange(key_size),
+                                   indexing='ij')).flatten(1)
+    rel = q[:, :, None] - k[:, None, :] + (key_size - 1)
+    return rel[0] * (window_size + key_size - 1) + rel[1]
+
+
+@lru_cache(maxsize=128)
+def _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, device):
+    """Index of every key of every window into the source table
+    ``[padded map (hp*wp rows) | pooled level 0 | pooled level 1 | ... | zero row]``.
+
+    Returns:
+        tuple: ``(index (nW * N,) long, has_pad bool)``; ``has_pad`` tells whether some key
+        points at the zero (masked) row.
+    """
+    ws = window_size
+    nwh, nww = hp // ws, wp // ws
+    wy, wx = torch.meshgrid(torch.arange(nwh), torch.arange(nww), indexing='ij')
+    wy, wx = wy.reshape(-1, 1), wx.reshape(-1, 1)  # (nW, 1)
+    fine = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing='ij'),
+                       -1).view(-1, 2)
+    if expand_size > 0:
+        fine = torch.cat([fine, rolled_neighbour_offsets(ws, expand_size)], 0)
+    rows = (wy * ws + fine[:, 0]) % hp  # cyclic, like torch.roll on the padded map
+    cols = (wx * ws + fine[:, 1]) % wp
+    parts = [rows * wp + cols]
+    base = hp * wp
+    pooled_sizes = [(nwh * 2**k, nww * 2**k) for k in range(num_pooled)]
+    pad_row = base + sum(h * w for h, w in pooled_sizes)
+    has_pad = False
+    for k, (ph, pw) in enumerate(pooled_sizes):
+        _, stride, padding = pooled_kernel(focal_window, k)
+        slots = pooled_slots(focal_window, k)
+        py = wy * stride - padding + slots[:, 0]
+        px = wx * stride - padding + slots[:, 1]
+        inside = (py >= 0) & (py < ph) & (px >= 0) & (px < pw)
+        has_pad = has_pad or not bool(inside.all())
+        parts.append(torch.where(inside, base + py * pw + px, torch.full_like(py, pad_row)))
+        base += ph * pw
+    index = torch.cat(parts, 1).reshape(-1)
+    return index.to(device), has_pad
+
+
+def window_partition(x, window_size):
+    """(B, H, W, C) -> (B * nW, ws * ws, C), windows row-major."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size * window_size, c)
+
+
+def window_reverse(windows, window_size, h, w):
+    """(B * nW, ws * ws, C) -> (B, H, W, C)."""
+    c = windows.shape[-1]
+    x = windows.view(-1, h // window_size, w // window_size, window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
+
+
+def _center_fit(x, size, dim):
+    """Centre-crop or centre-zero-pad dim ``dim`` of x to ``size`` (official trim/pad)."""
+    cur = x.shape[dim]
+    if cur > size:
+        return x.narrow(dim, (cur - size) // 2, size)
+    if cur < size:
+        before = (size - cur) // 2
+        pad = [0, 0] * (x.dim() - 1 - dim) + [before, size - cur - before]
+        return F.pad(x, pad)
+    return x
+
+
+# ----------------------------------------------------------------------------- modules
+class FocalPatchEmbed(nn.Module):
+    """Stem and stage-end downsampling: (optional GroupNorm) -> conv -> LayerNorm.
+
+    Non-overlapping (k = s = ``stride``) unless ``use_conv_embed`` (7/4/2 for the stem,
+    3/2/1 between stages). Inputs whose size is not a multiple of the stride are zero-padded
+    right/bottom first (the official model accepts only multiples).
+
+    Args: (B, C_in, H, W) -> (B, H', W', C_out).
+    """
+
+    def __init__(self, in_channels, embed_dims, stride, use_conv_embed=False, is_stem=False,
+                 patch_norm=True, use_pre_norm=False):
+        super().__init__()
+        self.stride = stride
+        self.use_conv_embed = use_conv_embed
+        if use_conv_embed:
+            kernel, conv_stride, padding = (7, 4, 2) if is_stem else (3, 2, 1)
+            self.proj = nn.Conv2d(in_channels, embed_dims, kernel, conv_stride, padding)
+        else:
+            self.proj = nn.Conv2d(in_channels, embed_dims, stride, stride)
+        self.pre_norm = nn.GroupNorm(1, in_channels) if use_pre_norm and patch_norm else None
+        self.norm = nn.LayerNorm(embed_dims) if patch_norm else None
+
+    def forward(self, x):
+        if self.pre_norm is not None:
+            x = self.pre_norm(x)
+        if not self.use_conv_embed:
+            h, w = x.shape[-2:]
+            pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
+            if pad_h or pad_w:
+                x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = self.proj(x).permute(0, 2, 3, 1)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class Mlp(nn.Module):
+
+    def __init__(self, dims, hidden_dims, drop=0.):
+        super().__init__()
+        self.fc1 = nn.Linear(dims, hidden_dims)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, dims)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x):
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class FocalWindowAttention(nn.Module):
+    """Focal attention of one block over a padded map.
+
+    Args:
+        dims (int): channels C.
+        num_heads (int): heads nH (C must be divisible by nH).
+        window_size (int): query window ws.
+        expand_size (int): level-0 neighbour expansion e (0: none).
+        focal_level (int): 1 + number of pooled levels.
+        focal_window (int): pooled neighbourhood side fw (odd).
+        pool_method (str): 'fc' | 'conv' | 'mean' | 'max' | 'none'.
+    """
+
+    def __init__(self, dims, num_heads, window_size, expand_size, focal_level, focal_window,
+                 pool_method, qkv_bias=True, qk_scale=None, attn_drop=0., proj_drop=0.,
+                 attn_impl='fast'):
+        super().__init__()
+        if dims % num_heads:
+            raise ValueError(f'channels {dims} are not divisible by num_heads {num_heads}')
+        self.dims, self.num_heads = dims, num_heads
+        self.head_dims = dims // num_heads
+        self.window_size = window_size
+        self.expand_size = expand_size if focal_level > 0 else 0
+        self.focal_level = focal_level
+        self.focal_window = focal_window
+        self.pool_method = pool_method
+        self.num_pooled = focal_level - 1 if pool_method != 'none' and focal_level > 1 else 0
+        self.scale = qk_scale or self.head_dims**-0.5
+        self.attn_drop = attn_drop
+        self.attn_impl = check_attn_impl(attn_impl)
+        if self.num_pooled and focal_window % 2 == 0:
+            raise ValueError(f'focal_window must be odd (the official unfold gives '
+                             f'{(focal_window + 1)}^2 keys for {focal_window}), got {focal_window}')
+        ws = window_size
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * ws - 1)**2, num_heads))
+        rel = mixed_relative_index(ws, ws)  # equals the Swin index for K = ws
+        self.register_buffer('relative_position_index', rel, persistent=False)
+        self.num_rolled = 0
+        if self.expand_size > 0:
+            self.num_rolled = len(rolled_neighbour_offsets(ws, self.expand_size))
+            self.relative_position_bias_table_to_neighbors = nn.Parameter(
+                torch.zeros(1, num_heads, ws * ws, self.num_rolled))
+        self.pooled_key_sizes = []
+        if self.num_pooled:
+            self.relative_position_bias_table_to_windows = nn.ParameterList()
+            for k in range(self.num_pooled):
+                key_size = focal_window + 2**k - 1
+                self.pooled_key_sizes.append(key_size)
+                self.relative_position_bias_table_to_windows.append(
+                    nn.Parameter(torch.zeros(num_heads, (ws + key_size - 1)**2)))
+                self.register_buffer(f'relative_position_index_{k}',
+                                     mixed_relative_index(ws, key_size), persistent=False)
+        self.qkv = nn.Linear(dims, dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dims, dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    @property
+    def num_keys(self):
+        return self.window_size**2 + self.num_rolled + sum(k * k for k in self.pooled_key_sizes)
+
+    def init_tables(self):
+        nn.init.zeros_(self.relative_position_bias_table)
+        if self.num_rolled:
+            nn.init.trunc_normal_(self.relative_position_bias_table_to_neighbors, std=.02)
+        for table in getattr(self, 'relative_position_bias_table_to_windows', []):
+            nn.init.trunc_normal_(table, std=.02)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A checkpoint trained with another focal_window: resize the (nH, S*S) pooled-level
+        # tables bilinearly as images (the paper's recipe for its detection models).
+        for k in range(self.num_pooled):
+            key = f'{prefix}relative_position_bias_table_to_windows.{k}'
+            own = self.relative_position_bias_table_to_windows[k]
+            src = state_dict.get(key)
+            if src is None or src.shape == own.shape or src.dim() != 2 \
+                    or src.shape[0] != own.shape[0]:
+                continue
+            s_src, s_dst = math.isqrt(src.shape[1]), math.isqrt(own.shape[1])
+            if s_src * s_src != src.shape[1]:
+                continue
+            resized = F.interpolate(src.float().view(1, -1, s_src, s_src), size=(s_dst, s_dst),
+                                    mode='bilinear', align_corners=False)
+            state_dict[key] = resized.view(own.shape).to(src.dtype)
+            MMLogger.get_current_instance().info(
+                f'{key}: resized {s_src}x{s_src} -> {s_dst}x{s_dst} (bilinear) for '
+                f'focal_window={self.focal_window}')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def position_bias(self):
+        """The window-independent additive bias (nH, ws^2, N) in key order
+        [in-window | rolled neighbours | pooled level 0 | ...]."""
+        nh, area = self.num_heads, self.window_size**2
+        parts = [self.relative_position_bias_table[self.relative_position_index.view(-1)]
+                 .view(area, area, nh).permute(2, 0, 1)]
+        if self.num_rolled:
+            parts.append(self.relative_position_bias_table_to_neighbors[0])
+        for k in range(self.num_pooled):
+            index = getattr(self, f'relative_position_index_{k}')
+            parts.append(self.relative_position_bias_table_to_windows[k][:, index.view(-1)]
+                         .view(nh, area, -1))
+        return torch.cat(parts, -1)
+
+    def forward(self, x, pooled, shift_mask=None):
+        """
+        Args:
+            x (Tensor): padded (and shifted) normed map (B, Hp, Wp, C), Hp, Wp multiples of ws.
+            pooled (list[Tensor]): pooled maps (B, nWh * 2^k, nWw * 2^k, C) per pooled level.
+            shift_mask (Tensor, optional): (nW, ws^2, ws^2) Swin mask for the in-window keys.
+
+        Returns:
+            Tensor: (B, Hp, Wp, C), before ``proj``.
+        """
+        if self.attn_impl == 'fast':
+            return self._forward_fast(x, pooled, shift_mask)
+        return self._forward_reference(x, pooled, shift_mask)
+
+    def _windows_to_map(self, out, b, hp, wp):
+        # out: (B * nW, nH, ws^2, >= hd) -> (B, Hp, Wp, C)
+        ws, hd = self.window_size, self.head_dims
+        out = out[..., :hd].reshape(b, hp // ws, wp // ws, self.num_heads, ws, ws, hd)
+        return out.permute(0, 1, 4, 2, 5, 3, 6).reshape(b, hp, wp, self.dims)
+
+    def _full_mask(self, bias, shift_mask, pad_mask, b):
+        """bias (nH, A, N) [+ shift (nW, A, A) on the first A keys] [+ pad (nW, N)]
+        -> broadcastable to (B * nW, nH, A, N)."""
+        mask = bias.unsqueeze(0)
+        area = self.window_size**2
+        if shift_mask is not None:
+            extra = F.pad(shift_mask, (0, mask.shape[-1] - area))
+            mask = mask + extra.unsqueeze(1)
+        if pad_mask is not None:
+            mask = mask + pad_mask[:, None, None, :]
+        if mask.shape[0] > 1 and b > 1:
+            mask = mask.repeat(b, 1, 1, 1)
+        return mask
+
+    def _forward_fast(self, x, pooled, shift_mask):
+        b, hp, wp, c = x.shape
+        nh, hd, ws = self.num_heads, self.head_dims, self.window_size
+        index, has_pad = _gather_index(hp, wp, ws, self.expand_size, self.focal_window,
+                                       self.num_pooled, x.device)
+        # the pooled-level padding mask rides in one extra key channel (q side: 1)
+        aug = 1 if has_pad else 0
+        dh = hd + aug
+        qkv = self.qkv(x)
+        q = qkv[..., :c].reshape(b, hp // ws, ws, wp // ws, ws, nh, hd)
+        q = q.permute(0, 1, 3, 5, 2, 4, 6).reshape(-1, nh, ws * ws, hd) * self.scale
+        if aug:
+            q = torch.cat([q, q.new_ones(q.shape[:-1] + (1, ))], -1)
+        rows = hp * wp + sum(p.shape[1] * p.shape[2] for p in pooled) + 1
+        table = x.new_zeros(b, rows, 2, nh, dh)
+        table[:, :hp * wp, :, :, :hd] = qkv[..., c:].reshape(b, hp * wp, 2, nh, hd)
+        start = hp * wp
+        w_kv, b_kv = self.qkv.weight[c:], None if self.qkv.bias is None else self.qkv.bias[c:]
+        for p in pooled:  # only k and v of the pooled tokens are used (official q discarded)
+            n = p.shape[1] * p.shape[2]
+            table[:, start:start + n, :, :, :hd] = F.linear(p, w_kv, b_kv).reshape(b, n, 2, nh, hd)
+            start += n
+        if aug:
+            table[:, -1, 0, :, hd] = MASK_VALUE
+        keys = table.index_select(1, index).view(-1, index.numel() // (hp * wp // ws**2),
+                                                 2, nh, dh)
+        k, v = keys[:, :, 0].transpose(1, 2), keys[:, :, 1].transpose(1, 2)
+        bias = self.position_bias()
+        mask = self._full_mask(bias, shift_mask, None, b)
+        out = multihead_attention(q, k, v, 1.0, bias=mask, impl='fast',
+                                  dropout_p=self.attn_drop, training=self.training)
+        return self._windows_to_map(out, b, hp, wp)
+
+    def _forward_reference(self, x, pooled, shift_mask):
+        b, hp, wp, c = x.shape
+        nh, hd, ws, e = self.num_heads, self.head_dims, self.window_size, self.expand_size
+
+        def heads(windows):  # (B * nW, T, C) -> (B * nW, nH, T, hd)
+            return windows.view(windows.shape[0], windows.shape[1], nh, hd).transpose(1, 2)
+
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q_w, k_w, v_w = (heads(window_partition(t, ws)) for t in (q, k, v))
+        k_all, v_all = [k_w], [v_w]
+        if e > 0:
+            keep = []
+            for sy, sx in _ROLL_DIRECTIONS:
+                valid = torch.ones(ws, ws, dtype=torch.bool, device=x.device)
+                valid[slice(None, -e) if sy > 0 else slice(e, None),
+                      slice(None, -e) if sx > 0 else slice(e, None)] = False
+                keep.append(valid.flatten())
+            keep = torch.cat(keep).nonzero().view(-1)
+            for t, out in ((k, k_all), (v, v_all)):
+                rolled = [heads(window_partition(torch.roll(t, (-sy * e, -sx * e), (1, 2)), ws))
+                          for sy, sx in _ROLL_DIRECTIONS]
+                out.append(torch.cat(rolled, 2)[:, :, keep])
+        pad_masks = []
+        w_kv, b_kv = self.qkv.weight[c:], None if self.qkv.bias is None else self.qkv.bias[c:]
+        for lvl, p in enumerate(pooled):
+            kernel, stride, padding = pooled_kernel(self.focal_window, lvl)
+            ph, pw = p.shape[1:3]
+            slots = pooled_slots(self.focal_window, lvl).to(x.device)
+            slot_ids = slots[:, 0] * kernel + slots[:, 1]
+            ones = x.new_ones(1, 1, ph, pw)
+            unfolded = F.unfold(ones, kernel, padding=padding, stride=stride)  # (1, kk, L)
+            valid = unfolded[0].t()[:, slot_ids]
+            pad_masks.append(torch.zeros_like(valid).masked_fill(valid == 0, MASK_VALUE))
+            kv = F.linear(p, w_kv, b_kv).permute(0, 3, 1, 2)  # (B, 2C, ph, pw)
+            for t, out in zip(kv.chunk(2, dim=1), (k_all, v_all)):
+                cols = F.unfold(t, kernel, padding=padding, stride=stride)  # (B, C*kk, L)
+                cols = cols.view(b, c, kernel * kernel, -1).permute(0, 3, 2, 1)
+                cols = cols[:, :, slot_ids].reshape(-1, len(slot_ids), nh, hd).transpose(1, 2)
+                out.append(cols)
+        k_all, v_all = torch.cat(k_all, 2), torch.cat(v_all, 2)
+        pad_mask = None
+        if pad_masks:
+            pad_mask = torch.cat([torch.zeros_like(pad_masks[0][:, :0]).new_zeros(
+                pad_masks[0].shape[0], k_all.shape[2] - sum(m.shape[1] for m in pad_masks))]
+                + pad_masks, 1)
+        mask = self._full_mask(self.position_bias(), shift_mask, pad_mask, b)
+        out = multihead_attention(q_w, k_all, v_all, self.scale, bias=mask, impl='reference',
+                                  dropout_p=self.attn_drop, training=self.training)
+        return self._windows_to_map(out, b, hp, wp)
+
+
+class FocalBlock(nn.Module):
+    """Focal Transformer block on a (B, H, W, C) map.
+
+    Args:
+        window_size, expand_size, shift_size: as decided from the pretraining size.
+        focal_level (int), focal_window (int), pool_method (str): pooled levels.
+    """
+
+    def __init__(self, dims, num_heads, window_size=7, expand_size=0, shift_size=0,
+                 mlp_ratio=4., qkv_bias=True, qk_scale=None, drop=0., attn_drop=0.,
+                 drop_path=0., pool_method='none', focal_level=1, focal_window=1,
+                 use_layerscale=False, layerscale_value=1e-4, with_cp=False,
+                 attn_impl='fast'):
+        super().__init__()
+        self.dims = dims
+        self.window_size = window_size
+        self.shift_size = shift_size
+        self.pool_method = pool_method
+        self.drop_path_rate = drop_path
+        self.with_cp = with_cp
+        num_pooled = focal_level - 1 if pool_method != 'none' and focal_level > 1 else 0
+        self.pool_sizes = [window_size // 2**k for k in range(num_pooled)]
+        self.pool_layers = nn.ModuleList()
+        for g in self.pool_sizes:
+            if pool_method == 'fc':
+                self.pool_layers.append(nn.Linear(g * g, 1))
+            elif pool_method == 'conv':
+                self.pool_layers.append(nn.Conv2d(dims, dims, g, g, groups=dims))
+            elif pool_method not in ('mean', 'max'):
+                raise ValueError(f"focal_pool must be 'fc', 'conv', 'mean', 'max' or 'none', "
+                                 f'got {pool_method!r}')
+        self.norm1 = nn.LayerNorm(dims)
+        self.attn = FocalWindowAttention(
+            dims, num_heads, window_size, expand_size, focal_level, focal_window, pool_method,
+            qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop, proj_drop=drop,
+            attn_impl=attn_impl)
+        self.norm2 = nn.LayerNorm(dims)
+        self.mlp = Mlp(dims, int(dims * mlp_ratio), drop)
+        if use_layerscale:
+            self.gamma_1 = nn.Parameter(layerscale_value * torch.ones(dims))
+            self.gamma_2 = nn.Parameter(layerscale_value * torch.ones(dims))
+        else:
+            self.gamma_1 = self.gamma_2 = None
+
+    def _pool(self, x, level):
+        """Pool the padded map (B, Hp, Wp, C) into (B, nWh * 2^k, nWw * 2^k, C)."""
+        b, hp, wp, c = x.shape
+        g = self.pool_sizes[level]
+        ph, pw = hp // self.window_size * 2**level, wp // self.window_size * 2**level
+        x = _center_fit(_center_fit(x, ph * g, 1), pw * g, 2)
+        if self.pool_method == 'conv':
+            layer = self.pool_layers[level]
+            out = F.conv2d(x.permute(0, 3, 1, 2), layer.weight, layer.bias, stride=g, groups=c)
+            return out.permute(0, 2, 3, 1)
+        x = x.reshape(b, ph, g, pw, g, c)
+        if self.pool_method == 'fc':
+            layer = self.pool_layers[level]
+            return torch.einsum('bpiqjc,ij->bpqc', x, layer.weight.view(g, g)) + layer.bias
+        if self.pool_method == 'mean':
+            return x.mean((2, 4))
+        return x.amax((2, 4))
+
+    def _shift_mask(self, hp, wp, device):
+        ws, s = self.window_size, self.shift_size
+        img = torch.zeros(1, hp, wp, 1, device=device)
+        cnt = 0
+        for hs in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
+            for wsl in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
+                img[:, hs, wsl] = cnt
+                cnt += 1
+        win = window_partition(img, ws).squeeze(-1)
+        diff = win.unsqueeze(1) - win.unsqueeze(2)
+        return torch.zeros_like(diff).masked_fill(diff != 0, MASK_VALUE)
+
+    def _attention(self, x):
+        b, h, w, c = x.shape
+        ws = self.window_size
+        y = self.norm1(x)
+        hp, wp = h + (-h) % ws, w + (-w) % ws
+        if (hp, wp) != (h, w):  # official: zero padding after norm1, never masked
+            y = F.pad(y, (0, 0, 0, wp - w, 0, hp - h))
+        shift_mask = None
+        if self.shift_size:
+            y = torch.roll(y, (-self.shift_size, -self.shift_size), (1, 2))
+            shift_mask = self._shift_mask(hp, wp, x.device)
+        pooled = [self._pool(y, k) for k in range(len(self.pool_sizes))]
+        out = self.attn(y, pooled, shift_mask)
+        if self.shift_size:
+            out = torch.roll(out, (self.shift_size, self.shift_size), (1, 2))
+        out = self.attn.proj_drop(self.attn.proj(out[:, :h, :w]))
+        return out
+
+    def _forward(self, x):
+        out = self._attention(x)
+        if self.gamma_1 is not None:
+            out = self.gamma_1 * out
+        x = x + drop_path(out, self.drop_path_rate, self.training)
+        out = self.mlp(self.norm2(x))
+        if self.gamma_2 is not None:
+            out = self.gamma_2 * out
+        return x + drop_path(out, self.drop_path_rate, self.training)
+
+    def forward(self, x):
+        """(B, H, W, C) -> (B, H, W, C)."""
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+
+class FocalStage(nn.Module):
+    """Blocks, then (except in the last stage) the stride-2 ``downsample`` patch embedding."""
+
+    def __init__(self, blocks, downsample=None):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+
+
+@MODELS.register_module()
+class FocalTransformer(BaseBackbone):
+    """Focal Transformer backbone (see the module docstring for the exact semantics).
+
+    Args:
+        arch (str | dict): 'tiny' | 'small' | 'base' | 'large' (their ``-conv`` variants use
+            the overlapping conv embeddings), or a dict with ``embed_dims``, ``depths``,
+            ``num_heads`` (and optionally ``use_conv_embed``).
+        pretrain_img_size (int | tuple): the size the structure is derived from (the
+            official ``img_size``; see the module docstring). Default: 224.
+        patch_size (int): stem stride. Default: 4.
+        in_channels (int): input channels. Default: 3.
+        window_size (int): query window. Default: 7.
+        focal_levels (Sequence[int]): per stage, 1 + number of pooled levels. Default:
+            (2, 2, 2, 2) as in every released model (the official constructor default is 1).
+        focal_windows (Sequence[int]): per stage pooled neighbourhood (odd). Default (7, 5, 3, 1).
+        focal_stages (Sequence[int]): stages with pooled levels. Default: all.
+        focal_pool (str): 'fc' | 'conv' | 'mean' | 'max' | 'none'. Default: 'fc'.
+        expand_sizes (Sequence[int]): level-0 neighbour expansion per stage. Default 3.
+        expand_layer (str): 'all' | 'even' | 'odd': blocks that expand ('even' removes the
+            expansion of even blocks, as the official code does). Default: 'all'.
+        use_conv_embed (bool, optional): overlapping conv embeddings; None takes the arch's.
+        use_shift (bool): Swin shift on odd blocks. Default: False.
+        use_layerscale (bool), layerscale_value (float): CaiT layer scale.
+        use_pre_norm (bool): GroupNorm before the downsampling convs. Default: False.
+        mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate: as usual.
+        drop_path_rate (float): stochastic depth, linear over all blocks. Default: 0.2.
+        patch_norm (bool): LayerNorm after every patch embedding. Default: True.
+        out_indices (Sequence[int]): stages whose outputs are returned. Default: (0, 1, 2, 3).
+        out_norm (bool): add a LayerNorm ``norm{i}`` per output (the Swin-det convention;
+            ``norm3`` is the official classification ``norm``). Default: True.
+        frozen_stages (int): -1: none; 0: stem; k: stem + stages 0..k-1 (+ their norms).
+        norm_eval (bool), with_cp (bool), pretrained, init_cfg: see ``BaseBackbone``.
+        attn_impl (str): 'fast' | 'reference'.
+
+    Shapes: (B, in_channels, H, W) -> tuple of (B, C_i, ceil(H / (4 * 2^i)), ...) per
+    out index, C_i = embed_dims * 2^i (exactly H / 2^(i+2) for multiples of 32).
+    """
+    converter_tool = 'tools/model_converters/focal2mmvit.py'
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny'], dict(embed_dims=96, depths=[2, 2, 6, 2],
+                                            num_heads=[3, 6, 12, 24])),
+        **dict.fromkeys(['s', 'small'], dict(embed_dims=96, depths=[2, 2, 18, 2],
+                                             num_heads=[3, 6, 12, 24])),
+        **dict.fromkeys(['b', 'base'], dict(embed_dims=128, depths=[2, 2, 18, 2],
+                                            num_heads=[4, 8, 16, 32])),
+        # Focal-L was never released; C=192 with Swin-L's layout matches the paper's 240M
+        # UPerNet parameter count (spec section 2.5, an inference).
+        **dict.fromkeys(['l', 'large'], dict(embed_dims=192, depths=[2, 2, 18, 2],
+                                             num_heads=[6, 12, 24, 48])),
+    }
+    for _name in ('tiny', 'small', 'base', 'large'):
+        arch_zoo[f'{_name}-conv'] = dict(arch_zoo[_name], use_conv_embed=True)
+    del _name
+    _arch_keys = {'embed_dims', 'depths', 'num_heads'}
+
+    def __init__(self,
+                 arch='tiny',
+                 pretrain_img_size=224,
+                 patch_size=4,
+                 in_channels=3,
+                 window_size=7,
+                 focal_levels=(2, 2, 2, 2),
+                 focal_windows=(7, 5, 3, 1),
+                 focal_stages=(0, 1, 2, 3),
+                 focal_pool='fc',
+                 expand_sizes=(3, 3, 3, 3),
+                 expand_layer='all',
+                 use_conv_embed=None,
+                 use_shift=False,
+                 use_layerscale=False,
+                 layerscale_value=1e-4,
+                 use_pre_norm=False,
+                 mlp_ratio=4.,
+                 qkv_bias=True,
+                 qk_scale=None,
+                 drop_rate=0.,
+                 attn_drop_rate=0.,
+                 drop_path_rate=0.2,
+                 patch_norm=True,
+                 out_indices=(0, 1, 2, 3),
+                 out_norm=True,
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 with_cp=False,
+                 attn_impl='fast',
+                 pretrained=None,
+                 init_cfg=None):
+        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval,
+                         pretrained=pretrained, init_cfg=init_cfg)
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in self.arch_zoo:
+                raise ValueError(f'unknown Focal Transformer arch {arch!r}; choose one of '
+                                 f'{sorted(self.arch_zoo)} or pass a dict with '
+                                 f'{sorted(self._arch_keys)}')
+            arch = self.arch_zoo[key]
+        elif isinstance(arch, dict):
+            missing = self._arch_keys - set(arch)
+            if missing:
+                raise ValueError(f'custom arch dict lacks {sorted(missing)} (needs '
+                                 f'{sorted(self._arch_keys)}, optionally use_conv_embed)')
+            unknown = set(arch) - self._arch_keys - {'use_conv_embed'}
+            if unknown:
+                raise ValueError(f'custom arch dict has unknown keys {sorted(unknown)}')
+        else:
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        self.embed_dims = arch['embed_dims']
+        self.depths = list(arch['depths'])
+        self.num_heads = list(arch['num_heads'])
+        if use_conv_embed is None:
+            use_conv_embed = arch.get('use_conv_embed', False)
+        self.use_conv_embed = use_conv_embed
+        self.num_stages = num_stages = len(self.depths)
+        per_stage = dict(num_heads=self.num_heads, focal_levels=focal_levels,
+                         focal_windows=focal_windows, expand_sizes=expand_sizes)
+        for name, values in per_stage.items():
+            if len(values) != num_stages:
+                raise ValueError(f'{name} has {len(values)} entries but depths has '
+                                 f'{num_stages} stages')
+        if expand_layer not in ('all', 'even', 'odd'):
+            raise ValueError(f"expand_layer must be 'all', 'even' or 'odd', got {expand_layer!r}")
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out_indices = [i + num_stages if i < 0 else i for i in out_indices]
+        for i in out_indices:
+            if not 0 <= i < num_stages:
+                raise ValueError(f'out_indices {out_indices} out of range for {num_stages} '
+                                 'stages')
+        self.out_indices = out_indices
+        if frozen_stages > num_stages:
+            raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
+        self.out_norm = out_norm
+        self.attn_impl = check_attn_impl(attn_impl)
+        self.pretrain_img_size = _to_2tuple(pretrain_img_size)
+        grid = [s // patch_size for s in self.pretrain_img_size]
+        if min(grid) // 2**(num_stages - 1) < 1:
+            raise ValueError(f'pretrain_img_size {pretrain_img_size} is too small for '
+                             f'{num_stages} stages of patch size {patch_size}')
+
+        self.patch_embed = FocalPatchEmbed(in_channels, self.embed_dims, patch_size,
+                                           use_conv_embed, is_stem=True,
+                                           patch_norm=patch_norm)
+        self.drop_after_pos = nn.Dropout(drop_rate)
+        dpr = drop_path_rates(drop_path_rate, self.depths)
+        self.layers = nn.ModuleList()  # official name: keys match the official checkpoints
+        self.num_features = []
+        for i in range(num_stages):
+            dims = self.embed_dims * 2**i
+            res = (grid[0] // 2**i, grid[1] // 2**i)
+            blocks = []
+            for j in range(self.depths[i]):
+                expand = 0 if (expand_layer == 'even' and j % 2 == 0) or \
+                    (expand_layer == 'odd' and j % 2 == 1) else expand_sizes[i]
+                shift = window_size // 2 if use_shift and j % 2 == 1 else 0
+                ws = window_size
+                if min(res) <= window_size:  # the official structure rule (at pretraining)
+                    expand, shift, ws = 0, 0, min(res)
+                blocks.append(FocalBlock(
+                    dims, self.num_heads[i], window_size=ws, expand_size=expand,
+                    shift_size=shift, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+                    qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate,
+                    drop_path=dpr[i][j],
+                    pool_method=focal_pool if i in focal_stages else 'none',
+                    focal_level=focal_levels[i], focal_window=focal_windows[i],
+                    use_layerscale=use_layerscale, layerscale_value=layerscale_value,
+                    with_cp=with_cp, attn_impl=attn_impl))
+            downsample = None
+            if i < num_stages - 1:
+                downsample = FocalPatchEmbed(dims, 2 * dims, 2, use_conv_embed,
+                                             patch_norm=True, use_pre_norm=use_pre_norm)
+            self.layers.append(FocalStage(blocks, downsample))
+            self.num_features.append(dims)
+        if out_norm:
+            for i in out_indices:
+                self.add_module(f'norm{i}', nn.LayerNorm(self.num_features[i]))
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ weights
+    def _init_default_weights(self):
+        # the official initialisation: Linear trunc_normal(.02) (fc pooling included, as the
+        # official apply() overrides the block's mean init), LayerNorm 1/0, in-window tables
+        # zero, neighbour and pooled tables trunc_normal(.02); convs keep PyTorch defaults
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, FocalWindowAttention):
+                m.init_tables()
+
+    # ------------------------------------------------------------------ freezing
+    def _freeze_stages(self):
+        if self.frozen_stages >= 0:
+            self._freeze_module(self.patch_embed)
+        for i in range(min(self.frozen_stages, self.num_stages)):
+            self._freeze_module(self.layers[i])
+            self._freeze_module(getattr(self, f'norm{i}', None))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x):
+        """(B, C_in, H, W) -> tuple of (B, C_i, H_i, W_i) for i in ``out_indices``."""
+        x = self.drop_after_pos(self.patch_embed(x))  # (B, H, W, C)
+        outs = []
+        for i, stage in enumerate(self.layers):
+            for block in stage.blocks:
+                x = block(x)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x) if self.out_norm else x
+                outs.append(out.permute(0, 3, 1, 2).contiguous())
+            if stage.downsample is not None:
+                x = stage.downsample(x.permute(0, 3, 1, 2))
+        return tuple(outs)

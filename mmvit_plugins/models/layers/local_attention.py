@@ -1,0 +1,363 @@
+"""Exact sliding-window local self-attention (Stand-Alone Self-Attention, arXiv 1906.05909).
+
+Every output pixel ``(i, j)`` attends to the ``k x k`` window centred on it::
+
+    y_ij = sum_{(a,b) in N_k(i,j)} softmax_ab(s * q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab
+
+with dense bias-free 1x1 projections ``q, k, v`` (``in_channels -> out_channels``) split into
+``num_heads`` heads, and the relative embedding ``r`` the concatenation of a row table and a
+column table, each ``out_channels / 2`` wide (paper Eq. 3, Fig. 4). The softmax runs over the
+``k^2`` window positions of each query, per head.
+
+Three numerically equivalent implementations (``impl``):
+
+* ``'fast'``: halo blocks. Queries are grouped into ``block_size x block_size`` blocks; each block
+  gathers one ``(block_size + k - 1)^2`` key/value window (a strided view, one copy), computes the
+  block's logits with batched matmuls, and a *fixed* band mask keeps, for every query, exactly its
+  own ``k x k`` window. The mask geometry is the same for every block, so this is the exact
+  sliding window (not HaloNet's blocked attention). Memory per layer ~``(b + k - 1)^2 / k^2``
+  times the exact logits (4x for ``b = 8, k = 7``), never a ``k^2``-fold copy of the whole map.
+* ``'reference'``: a loop over the ``k^2`` offsets on shifted views of the zero-padded keys and
+  values (no unfold); the plain formula, used to check the fast path.
+* ``'unfold'``: the naive per-pixel unfold (``k^2`` copies of K and V). Memory-hungry; kept for
+  benchmarks and because its matmuls are exactly the layer's arithmetic, so FLOP counters see the
+  paper's ``3 w^2 + 3 k^2 w`` multiply-adds per pixel with it.
+
+Decisions on what the paper leaves open (documented in ``configs/sasa/README.md``):
+
+* borders (``border``): ``'zero'`` (default) treats positions outside the map as zero keys and
+  values, which still take softmax mass through their ``q . r`` logit, like a convolution's zero
+  padding; ``'mask'`` excludes them from the softmax;
+* relative split (``rel_split``): ``'per_head'`` (default) gives every head ``d/2`` row and ``d/2``
+  column channels; ``'literal'`` concatenates the two ``out_channels/2`` tables before cutting
+  heads, so the first half of the heads sees only row offsets;
+* ``qk_scale``: ``True`` (default) scales ``q . k`` (not ``q . r``) by ``d^-1/2``; ``False`` is
+  Eq. 3 literally; a float sets the factor;
+* stride 2: attention at stride 1, then ``2 x 2`` average pooling with ``ceil_mode=True`` (the
+  output size equals a strided 3x3 convolution's, ``ceil(H/2)``, also for odd sizes).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+
+LOCAL_ATTENTION_IMPLS = ('fast', 'reference', 'unfold')
+POS_ENCODINGS = ('relative', 'absolute', 'none')
+LOGIT_TYPES = ('qk_qr', 'qr')
+REL_SPLITS = ('per_head', 'literal')
+BORDERS = ('zero', 'mask')
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(f'{name} must be one of {options}, got {value!r}')
+    return value
+
+
+def sinusoid_table(length, dims, device=None, dtype=torch.float32):
+    """``(length, dims)`` sin/cos encoding of positions ``0..length-1`` (Transformer style)."""
+    pos = torch.arange(length, device=device, dtype=torch.float64)[:, None]
+    i = torch.arange((dims + 1) // 2, device=device, dtype=torch.float64)
+    angle = pos / (10000 ** (2 * i / dims))
+    table = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)[:, :dims]
+    return table.to(dtype)
+
+
+@MODELS.register_module()
+class LocalSelfAttention2d(nn.Module):
+    """SASA layer: exact ``k x k`` sliding-window multi-head self-attention on NCHW maps.
+
+    Args:
+        in_channels (int): input channels ``d_in``.
+        out_channels (int): output channels ``d_out`` (= value and query/key width).
+        kernel_size (int): window size ``k`` (odd). Default 7.
+        num_heads (int): heads; ``out_channels`` must be divisible by it. Default 8.
+        stride (int): 1, or 2 for attention followed by ``2 x 2`` average pooling.
+        pos_enc (str): ``'relative'`` (row/column embeddings, default), ``'absolute'`` (fixed
+            2D sinusoids of the key's pixel position added to the keys; Table 5) or ``'none'``.
+        logits (str): ``'qk_qr'`` (default) or ``'qr'`` (content-position only; the key
+            projection is dropped, Table 6). ``'qr'`` needs ``pos_enc='relative'``.
+        rel_split (str): ``'per_head'`` or ``'literal'`` (see the module docstring).
+        qk_scale (bool | float): scaling of ``q . k``.
+        border (str): ``'zero'`` or ``'mask'``.
+        impl (str): ``'fast'``, ``'reference'`` or ``'unfold'``.
+        block_size (int): query block side of the ``'fast'`` path. Default 8.
+
+    Shape:
+        input ``(B, in_channels, H, W)``; output ``(B, out_channels, H', W')`` with
+        ``H' = ceil(H / stride)``, ``W' = ceil(W / stride)``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, num_heads=8, stride=1,
+                 pos_enc='relative', logits='qk_qr', rel_split='per_head', qk_scale=True,
+                 border='zero', impl='fast', block_size=8):
+        super().__init__()
+        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2 == 1):
+            raise ValueError(f'kernel_size (the attention window) must be a positive odd int, '
+                             f'got {kernel_size!r}')
+        if out_channels % num_heads != 0:
+            raise ValueError(f'out_channels={out_channels} is not divisible by '
+                             f'num_heads={num_heads}')
+        if stride not in (1, 2):
+            raise ValueError(f'stride must be 1 or 2 (2 = attention then 2x2 average pooling), '
+                             f'got {stride!r}')
+        self.pos_enc = _choice('pos_enc', pos_enc, POS_ENCODINGS)
+        self.logits = _choice('logits', logits, LOGIT_TYPES)
+        self.rel_split = _choice('rel_split', rel_split, REL_SPLITS)
+        self.border = _choice('border', border, BORDERS)
+        self.impl = _choice('impl', impl, LOCAL_ATTENTION_IMPLS)
+        if self.logits == 'qr' and self.pos_enc != 'relative':
+            raise ValueError("logits='qr' (q.r only) needs pos_enc='relative'")
+        self.head_dims = out_channels // num_heads
+        if self.pos_enc != 'none':
+            if self.rel_split == 'per_head' and self.head_dims % 2:
+                raise ValueError(f"rel_split='per_head' needs an even head width, got "
+                                 f'{out_channels}/{num_heads}={self.head_dims}')
+            if out_channels % 2:
+                raise ValueError(f'positional encodings need an even out_channels, got '
+                                 f'{out_channels}')
+        if not (isinstance(block_size, int) and block_size >= 1):
+            raise ValueError(f'block_size must be a positive int, got {block_size!r}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.num_heads = num_heads
+        self.stride = stride
+        self.block_size = block_size
+        if qk_scale is True:
+            self.qk_scale = self.head_dims ** -0.5
+        elif qk_scale is False:
+            self.qk_scale = 1.0
+        else:
+            self.qk_scale = float(qk_scale)
+
+        self.q_proj = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.k_proj = (nn.Conv2d(in_channels, out_channels, 1, bias=False)
+                       if self.logits == 'qk_qr' else None)
+        self.v_proj = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        if self.pos_enc == 'relative':
+            # rows: offsets -(k//2)..k//2 of the row (resp. column) displacement a-i (b-j)
+            self.rel_row = nn.Parameter(torch.empty(kernel_size, out_channels // 2))
+            self.rel_col = nn.Parameter(torch.empty(kernel_size, out_channels // 2))
+        else:
+            self.register_parameter('rel_row', None)
+            self.register_parameter('rel_col', None)
+        # where the row / column halves of r live among the out_channels
+        half = out_channels // 2
+        j = torch.arange(half)
+        if self.rel_split == 'per_head':
+            hd = self.head_dims // 2
+            row_ch = (j // max(hd, 1)) * self.head_dims + j % max(hd, 1)
+            col_ch = row_ch + hd
+        else:
+            row_ch, col_ch = j, j + half
+        self.register_buffer('row_channels', row_ch, persistent=False)
+        self.register_buffer('col_channels', col_ch, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Fan-in normal projections and ``N(0, d^-1/2)`` embeddings (not stated in the paper)."""
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            if proj is not None:
+                nn.init.normal_(proj.weight, std=self.in_channels ** -0.5)
+        if self.rel_row is not None:
+            nn.init.normal_(self.rel_row, std=self.head_dims ** -0.5)
+            nn.init.normal_(self.rel_col, std=self.head_dims ** -0.5)
+
+    def extra_repr(self):
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+                f'num_heads={self.num_heads}, stride={self.stride}, pos_enc={self.pos_enc}, '
+                f'logits={self.logits}, rel_split={self.rel_split}, border={self.border}, '
+                f'impl={self.impl}')
+
+    # ------------------------------------------------------------------ helpers
+    def _to_channels(self, row_table, col_table):
+        """Place ``(L, C/2)`` row and column tables into the ``C`` channel layout.
+
+        Returns ``(row (L, C), col (L, C))``, zero outside their channels, so that
+        ``q . r_{dy,dx} = q . row[dy] + q . col[dx]`` per head.
+        """
+        c = self.out_channels
+        row = row_table.new_zeros(row_table.shape[0], c).index_copy(1, self.row_channels,
+                                                                     row_table)
+        col = col_table.new_zeros(col_table.shape[0], c).index_copy(1, self.col_channels,
+                                                                     col_table)
+        return row, col
+
+    def _heads(self, t):
+        """``(B, C, H, W) -> (B, N, d, H, W)``."""
+        b, _, h, w = t.shape
+        return t.reshape(b, self.num_heads, self.head_dims, h, w)
+
+    def project(self, x):
+        """Queries, keys (``None`` for ``logits='qr'``) and values, ``(B, N, d, H, W)`` each;
+        keys include the absolute encoding when ``pos_enc='absolute'``."""
+        q = self._heads(self.q_proj(x))
+        v = self._heads(self.v_proj(x))
+        k = None
+        if self.k_proj is not None:
+            k = self.k_proj(x)
+            if self.pos_enc == 'absolute':
+                h, w = x.shape[-2:]
+                half = self.out_channels // 2
+                row, col = self._to_channels(
+                    sinusoid_table(h, half, x.device, k.dtype),
+                    sinusoid_table(w, half, x.device, k.dtype))
+                k = k + row.t()[:, :, None] + col.t()[:, None, :]
+            k = self._heads(k)
+        return q, k, v
+
+    def relative_logits(self, q):
+        """``q . r`` factorised per axis: ``(B, N, k, H, W)`` for rows and for columns."""
+        row, col = self._to_channels(self.rel_row, self.rel_col)
+        n, d = self.num_heads, self.head_dims
+        row = row.view(-1, n, d)
+        col = col.view(-1, n, d)
+        return (torch.einsum('bndhw,knd->bnkhw', q, row),
+                torch.einsum('bndhw,knd->bnkhw', q, col))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x):
+        q, k, v = self.project(x)
+        if self.impl == 'fast':
+            out = self._forward_blocked(q, k, v)
+        elif self.impl == 'reference':
+            out = self._forward_offsets(q, k, v)
+        else:
+            out = self._forward_unfold(q, k, v)
+        out = out.reshape(x.shape[0], self.out_channels, *x.shape[-2:])
+        if self.stride == 2:
+            out = F.avg_pool2d(out, 2, 2, ceil_mode=True)
+        return out
+
+    def _forward_offsets(self, q, k, v):
+        """Reference: one logit map per window offset, on shifted views of padded K/V."""
+        ks, p = self.kernel_size, self.kernel_size // 2
+        b, n, d, h, w = q.shape
+        pad = [p, p, p, p]
+        vp = F.pad(v, pad)
+        kp = F.pad(k, pad) if k is not None else None
+        if self.pos_enc == 'relative':
+            qr_row, qr_col = self.relative_logits(q)
+        if self.border == 'mask':
+            valid = F.pad(q.new_ones(1, 1, h, w), pad)[0, 0]
+        logits = []
+        for dy in range(ks):
+            for dx in range(ks):
+                logit = q.new_zeros(b, n, h, w)
+                if kp is not None:
+                    logit = logit + (q * kp[..., dy:dy + h, dx:dx + w]).sum(2) * self.qk_scale
+                if self.pos_enc == 'relative':
+                    logit = logit + qr_row[:, :, dy] + qr_col[:, :, dx]
+                if self.border == 'mask':
+                    logit = logit.masked_fill(valid[dy:dy + h, dx:dx + w] == 0, float('-inf'))
+                logits.append(logit)
+        attn = torch.stack(logits, 2).softmax(2)  # (B, N, k^2, H, W)
+        out = 0
+        for o in range(ks * ks):
+            dy, dx = divmod(o, ks)
+            out = out + attn[:, :, o, None] * vp[..., dy:dy + h, dx:dx + w]
+        return out
+
+    def _forward_unfold(self, q, k, v):
+        """Naive: unfold K and V into ``k^2`` copies, then per-pixel matmuls."""
+        ks, p = self.kernel_size, self.kernel_size // 2
+        b, n, d, h, w = q.shape
+        kk = ks * ks
+
+        def unfold(t):  # (B, N, d, H, W) -> (B, N, HW, k^2, d)
+            u = F.unfold(t.reshape(b, n * d, h, w), ks, padding=p)
+            return u.view(b, n, d, kk, h * w).permute(0, 1, 4, 3, 2)
+
+        qf = q.flatten(3).transpose(2, 3).unsqueeze(-2)  # (B, N, HW, 1, d)
+        logits = 0
+        if k is not None:
+            logits = (qf @ unfold(k).transpose(-1, -2)).squeeze(-2) * self.qk_scale
+        if self.pos_enc == 'relative':
+            row, col = self._to_channels(self.rel_row, self.rel_col)
+            # r_{dy,dx} = row[dy] + col[dx] (disjoint channels): (N, d, k^2)
+            r = (row[:, None] + col[None]).view(kk, n, d).permute(1, 2, 0)
+            logits = logits + qf.squeeze(-2) @ r  # (B, N, HW, k^2)
+        if self.border == 'mask':
+            valid = F.unfold(q.new_ones(1, 1, h, w), ks, padding=p)  # (1, k^2, HW)
+            logits = logits.masked_fill(valid.transpose(1, 2)[:, None] == 0, float('-inf'))
+        attn = logits.softmax(-1).unsqueeze(-2)  # (B, N, HW, 1, k^2)
+        out = (attn @ unfold(v)).squeeze(-2)  # (B, N, HW, d)
+        return out.transpose(2, 3)
+
+    def _band_bias(self, bs, device, dtype):
+        """``(bs^2, win^2)``: 0 where the key is inside the query's own window, else -inf."""
+        ks, win = self.kernel_size, bs + self.kernel_size - 1
+        qy = torch.arange(bs, device=device)
+        ky = torch.arange(win, device=device)
+        off = ky[None, :] - qy[:, None]  # (bs, win), window index of key row wrt query row
+        ok = (off >= 0) & (off < ks)
+        band = ok[:, None, :, None] & ok[None, :, None, :]  # (qy, qx, ky, kx)
+        bias = torch.zeros(band.shape, device=device, dtype=dtype)
+        return bias.masked_fill(~band, float('-inf')).view(bs * bs, win * win), off.clamp(0, ks - 1)
+
+    def _forward_blocked(self, q, k, v):
+        """Fast exact path: halo blocks with a fixed band mask (see the module docstring)."""
+        ks, p = self.kernel_size, self.kernel_size // 2
+        b, n, d, h, w = q.shape
+        bs = min(self.block_size, max(h, w))
+        nh, nw = -(-h // bs), -(-w // bs)
+        hp, wp = nh * bs, nw * bs
+        win = bs + ks - 1
+        kv_pad = [p, p + wp - w, p, p + hp - h]
+
+        def windows(t):  # (B, N, d, H, W) -> (B, N, nB, win^2, d)
+            t = F.pad(t, kv_pad).unfold(3, win, bs).unfold(4, win, bs)  # B N d nh nw win win
+            return t.permute(0, 1, 3, 4, 5, 6, 2).reshape(b, n, nh * nw, win * win, d)
+
+        qb = F.pad(q, [0, wp - w, 0, hp - h]).view(b, n, d, nh, bs, nw, bs)
+        qb = qb.permute(0, 1, 3, 5, 4, 6, 2).reshape(b, n, nh * nw, bs * bs, d)
+        bias, off = self._band_bias(bs, q.device, q.dtype)
+        shape = (b, n, nh * nw, bs, bs, win)
+        logits = bias.view(bs, bs, win, win)
+        if k is not None:
+            qk = (qb * self.qk_scale) @ windows(k).transpose(-1, -2)  # B N nB bs^2 win^2
+            logits = qk.view(*shape, win) + logits
+        if self.pos_enc == 'relative':
+            row, col = self._to_channels(self.rel_row, self.rel_col)
+            tables = torch.cat([row, col]).view(2 * ks, n, d).permute(1, 2, 0)  # N d 2ks
+            # one (N, B nB bs^2, d) @ (N, d, 2 ks) product instead of a broadcast batched one
+            qr = (qb.transpose(0, 1).reshape(n, -1, d) @ tables).view(n, b, *shape[2:5], 2 * ks)
+            qr = qr.transpose(0, 1)
+            # the window row ky of query row qy has offset index ky - qy (band only)
+            qr_row = qr[..., :ks].gather(-1, off.view(1, 1, 1, bs, 1, win).expand(shape))
+            qr_col = qr[..., ks:].gather(-1, off.view(1, 1, 1, 1, bs, win).expand(shape))
+            logits = logits + qr_row[..., :, None] + qr_col[..., None, :]
+        logits = logits.reshape(b, n, nh * nw, bs * bs, win * win)
+        if self.border == 'mask':
+            valid = F.pad(q.new_ones(1, 1, h, w), kv_pad).unfold(2, win, bs).unfold(3, win, bs)
+            valid = valid.reshape(1, 1, nh * nw, 1, win * win)
+            # finite: a padding query (cropped later) may see no valid key; -inf would give
+            # NaN gradients through the matmuls
+            logits = logits.masked_fill(valid == 0, torch.finfo(logits.dtype).min)
+        out = logits.softmax(-1) @ windows(v)  # (B, N, nB, bs^2, d)
+        out = out.view(b, n, nh, nw, bs, bs, d).permute(0, 1, 6, 2, 4, 3, 5)
+        return out.reshape(b, n, d, hp, wp)[..., :h, :w]
+
+
+@MODELS.register_module()
+class SASAConv2d(LocalSelfAttention2d):
+    """:class:`LocalSelfAttention2d` with a ``Conv2d``-like signature, so that it can replace a
+    3x3 convolution built by ``mmcv.cnn.build_conv_layer`` (e.g. mmdet ResNet's ``dcn`` hook,
+    ``dcn=dict(type='SASAConv2d', spatial_extent=7)``).
+
+    ``kernel_size``, ``padding`` and ``dilation`` (what the caller passes for the 3x3 conv) are
+    ignored: the window is ``spatial_extent``. ``groups`` must be 1 and ``bias`` False.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1,
+                 dilation=1, groups=1, bias=False, spatial_extent=7, **kwargs):
+        if groups != 1 or bias:
+            raise ValueError('SASAConv2d replaces a dense bias-free conv: groups must be 1 and '
+                             f'bias False, got groups={groups}, bias={bias}')
+        if dilation != 1:
+            raise ValueError(f'SASAConv2d has no dilation, got dilation={dilation}')
+        super().__init__(in_channels, out_channels, kernel_size=spatial_extent, stride=stride,
+                         **kwargs)
