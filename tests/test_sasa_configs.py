@@ -16,9 +16,9 @@ def test_every_listed_config_exists():
     names = {osp.basename(p)[:-3] for p in CONFIGS}
     for depth in (26, 38, 50):
         assert f'sasa_r{depth}_in1k' in names and f'sasa_r{depth}_full_in1k' in names
-    for name in ('retinanet_sasa_r50_fpn_150e-640_coco', 'retinanet_sasa_r50_full_fpn_150e-640_coco',
-                 'retinanet_r50_fpn_150e-640_coco', 'retinanet_sasa_r50_fpn_1x_coco',
-                 'retinanet_sasa_r50_fpn_3x_coco'):
+    for name in ('retinanet_sasa_r50_fpn_150e-640_coco',
+                 'retinanet_sasa_r50_full_fpn_150e-640_coco', 'retinanet_r50_fpn_150e-640_coco',
+                 'retinanet_sasa_r50_fpn_1x_coco', 'retinanet_sasa_r50_fpn_3x_coco'):
         assert name in names
 
 
@@ -45,7 +45,7 @@ def test_config_loss_pass(path):
             assert cfg.optim_wrapper.optimizer.nesterov
             assert cfg.train_dataloader.batch_size * 32 == cfg.auto_scale_lr.base_batch_size
     options = None
-    if cfg.model.data_preprocessor.get('batch_augments'):
+    if (cfg.model.get('data_preprocessor') or {}).get('batch_augments'):
         # the 640 x 640 fixed-size pad would dominate the test time
         options = {'model.data_preprocessor.batch_augments': None}
     log_vars = config_loss_pass(path, hw=(64, 64), cfg_options=options)
@@ -66,3 +66,15 @@ def test_toy_config_trains_end_to_end(tmp_path):
     proc = run_tool(['test.py', TOY, ckpt, '--work-dir', tmp_path / 'test'], env=env)
     out = proc.stdout + proc.stderr
     assert 'bbox_mAP' in out
+
+
+def test_metafile_lists_every_config():
+    import yaml
+    with open(osp.join(REPO, 'configs', 'sasa', 'metafile.yml')) as f:
+        meta = yaml.safe_load(f)
+    listed = {m['Config'] for m in meta['Models']}
+    for m in meta['Models']:
+        assert osp.isfile(osp.join(REPO, m['Config'])), m['Config']
+        assert m['Metadata']['Parameters'] > 0 and m['Metadata']['FLOPs'] > 0
+    top = {osp.relpath(p, REPO) for p in CONFIGS if '/toy/' not in p}
+    assert top == listed

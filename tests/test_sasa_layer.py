@@ -253,3 +253,17 @@ def test_attention_stem_mixture_is_spatially_aware():
     assert p.shape == (4, 4, 4)
     assert torch.allclose(p.sum(-1), torch.ones(4, 4))
     assert (p[0, 0] - p[3, 2]).abs().max() > 1e-4  # different positions mix differently
+
+
+def test_sasaconv2d_in_mmdet_resnet_dcn_hook():
+    """The README's recipe: attention in mmdet's own ResNet through the ``dcn`` hook."""
+    import mmvit_plugins  # noqa: F401
+    from mmdet.models.backbones import ResNet
+    model = ResNet(50, dcn=dict(type='SASAConv2d', spatial_extent=7, num_heads=8),
+                   stage_with_dcn=(False, True, True, True))
+    assert isinstance(model.layer1[0].conv2, torch.nn.Conv2d)
+    assert isinstance(model.layer2[0].conv2, SASAConv2d)
+    assert model.layer2[0].conv2.stride == 2 and model.layer2[0].conv2.kernel_size == 7
+    outs = model(torch.randn(2, 3, 64, 64))
+    assert [tuple(o.shape[1:]) for o in outs] == [(256, 16, 16), (512, 8, 8), (1024, 4, 4),
+                                                  (2048, 2, 2)]

@@ -4,6 +4,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from utils import check_norm_state, max_abs_diff
 
+from mmvit_plugins.models.backbones import shunted
 from mmvit_plugins.models.backbones.shunted import ShuntedAttention, ShuntedTransformer
 
 SMALL = dict(embed_dims=[64, 32, 32, 64], depths=[1, 1, 2, 1], num_heads=[2, 2, 2, 4],
@@ -156,11 +157,14 @@ def test_drop_path_schedule():
     assert torch.equal(model(x)[3], model(x)[3])
 
 
+@pytest.mark.parametrize('query_chunk', [1024, 16])
 @pytest.mark.parametrize('sr_ratio,num_heads,hw', [(8, 2, (17, 23)), (4, 4, (9, 13)),
                                                    (2, 2, (7, 6)), (1, 4, (5, 7))])
-def test_fast_attention_matches_reference(sr_ratio, num_heads, hw):
+def test_fast_attention_matches_reference(sr_ratio, num_heads, hw, query_chunk, monkeypatch):
     """Fused SDPA path == explicit attention-matrix path, forward and gradients, including
-    maps whose size is not a multiple of the aggregation ratio."""
+    maps whose size is not a multiple of the aggregation ratio, and the CPU query-chunked
+    fused path (chunk 16: several chunks, the last one padded)."""
+    monkeypatch.setattr(shunted, 'CPU_QUERY_CHUNK', query_chunk)
     fast = ShuntedAttention(64, num_heads, sr_ratio, attn_impl='fast')
     ref = ShuntedAttention(64, num_heads, sr_ratio, attn_impl='reference')
     ref.load_state_dict(fast.state_dict())
@@ -216,3 +220,17 @@ def test_init_weights_default_and_pretrained_round_trip(tmp_path):
     with pytest.raises(RuntimeError, match='does not fit'):
         ShuntedTransformer(arch=dict(SMALL, embed_dims=[64, 64, 64, 64]),
                            init_cfg=dict(type='Pretrained', checkpoint=str(ckpt))).init_weights()
+
+
+def test_get_layer_depth_for_layer_decay():
+    model = small()
+    num_layers = sum(SMALL['depths']) + 2
+    depths = {name: model.get_layer_depth(name, 'backbone.')[0]
+              for name, _ in model.named_parameters(prefix='backbone')}
+    assert depths['backbone.patch_embed1.conv.0.weight'] == 0
+    assert depths['backbone.block1.0.attn.q.weight'] == 1
+    assert depths['backbone.block3.1.mlp.fc1.weight'] == 4
+    assert depths['backbone.norm4.weight'] == num_layers - 2
+    order = [depths[n] for n, _ in model.named_parameters(prefix='backbone')]
+    assert max(order) < num_layers and all(d >= 0 for d in order)
+    assert model.get_layer_depth('head.fc.weight', 'backbone.') == (num_layers - 1, num_layers)

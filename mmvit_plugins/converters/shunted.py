@@ -46,6 +46,8 @@ def _norm_eps(norm_layer):
     ``functools.partial(nn.LayerNorm, eps=...)``, a dict with ``eps`` or a number."""
     if norm_layer is None:
         return 1e-5
+    if isinstance(norm_layer, str) and norm_layer in ('LN', 'LayerNorm', 'nn.LayerNorm'):
+        return 1e-5
     if isinstance(norm_layer, (int, float)):
         return float(norm_layer)
     if isinstance(norm_layer, dict):

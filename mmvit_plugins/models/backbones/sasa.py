@@ -31,7 +31,8 @@ class SASAStem(nn.Module):
     Self-attention inside every non-overlapping ``block x block`` patch of the image (the
     receptive field is aligned with the following max-pool), logits ``q . k`` only, values
 
-    ``v_ab = (sum_m p(a, b, m) W_V^m) x_ab``, ``p(a, b, m) = softmax_m((e_row(a) + e_col(b)) . nu_m)``
+    ``v_ab = (sum_m p(a, b, m) W_V^m) x_ab``,
+    ``p(a, b, m) = softmax_m((e_row(a) + e_col(b)) . nu_m)``
 
     with absolute row/column embeddings inside the block and mixture weights shared by the
     heads; then BatchNorm, ReLU and ``block x block`` max-pooling.

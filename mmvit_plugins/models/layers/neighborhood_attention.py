@@ -129,6 +129,46 @@ def _tile_geometry(length, kernel_size, tile, device):
     return query, region, allowed, rel
 
 
+class _MaskedFusedAttention(torch.autograd.Function):
+    """``softmax(q k^T + mask) v`` (q pre-scaled) whose additive ``mask`` also gets a gradient.
+
+    PyTorch's fused CPU kernel has no gradient for ``attn_mask`` and falls back to the slow
+    unfused path when the mask requires grad. Here the forward and the q/k/v gradients use the
+    fused kernel (recomputed in backward), and the mask gradient uses the FlashAttention
+    identity ``dS = P * (dO v^T - rowsum(dO * O))``.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask):
+        with torch.no_grad():
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+        ctx.save_for_backward(q, k, v, mask, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, k, v, mask, out = ctx.saved_tensors
+        grads = [None] * 4
+        need = ctx.needs_input_grad
+        if any(need[:3]):
+            with torch.enable_grad():
+                ins = [t.detach().requires_grad_(n) for t, n in zip((q, k, v), need[:3])]
+                o = F.scaled_dot_product_attention(*ins, attn_mask=mask.detach(), scale=1.0)
+                wrt = [t for t in ins if t.requires_grad]
+                res = iter(torch.autograd.grad(o, wrt, grad_out))
+            grads[:3] = [next(res) if n else None for n in need[:3]]
+        if need[3]:
+            prob = torch.softmax(q @ k.transpose(-2, -1) + mask, dim=-1)
+            d_prob = grad_out @ v.transpose(-2, -1)
+            row = (grad_out * out).sum(-1, keepdim=True)
+            d_mask = prob.mul_(d_prob.sub_(row))
+            # the mask is broadcast over the batch: reduce like autograd would
+            if mask.shape[0] == 1 and d_mask.shape[0] != 1:
+                d_mask = d_mask.sum(0, keepdim=True)
+            grads[3] = d_mask
+        return tuple(grads)
+
+
 def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
     """NA as fused attention over ``T x T`` query tiles and their ``(T+K-1)^2`` key regions.
 
@@ -151,7 +191,7 @@ def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
     q_t = q[:, :, qy[:, None, :, None], qx[None, :, None, :]].reshape(B, h * nty * ntx, T * T, d)
     k_t = k[:, :, ry[:, None, :, None], rx[None, :, None, :]].reshape(B, h * nty * ntx, Ry * Rx, d)
     v_t = v[:, :, ry[:, None, :, None], rx[None, :, None, :]].reshape(B, h * nty * ntx, Ry * Rx, d)
-    out = F.scaled_dot_product_attention(q_t, k_t, v_t, attn_mask=mask, scale=1.0)
+    out = _MaskedFusedAttention.apply(q_t, k_t, v_t, mask)
     out = out.reshape(B, h, nty, ntx, T, T, d).permute(0, 1, 2, 4, 3, 5, 6)
     return out.reshape(B, h, nty * T, ntx * T, d)[:, :, :H, :W]
 
