@@ -2,7 +2,8 @@
 # (official README: 51.0 / 51.5 mIoU single-scale / multi-scale+flip, ADE20K val).
 _base_ = ['./_base_/upernet_dat_ade20k.py']
 custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-pretrained = 'checkpoints/dat_b_in1k_backbone.pth'  # tools/model_converters/dat2mmvit.py --backbone-only
+# converted ImageNet weights: tools/model_converters/dat2mmvit.py SRC DST --backbone-only
+pretrained = 'checkpoints/dat_b_in1k_backbone.pth'
 model = dict(
     backbone=dict(arch='base', drop_path_rate=0.7,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

@@ -2,7 +2,8 @@
 # (official README: 50.5 / 51.2 mIoU single-scale / multi-scale+flip, ADE20K val).
 _base_ = ['./_base_/upernet_dat_ade20k.py']
 custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-pretrained = 'checkpoints/dat_s_in1k_backbone.pth'  # tools/model_converters/dat2mmvit.py --backbone-only
+# converted ImageNet weights: tools/model_converters/dat2mmvit.py SRC DST --backbone-only
+pretrained = 'checkpoints/dat_s_in1k_backbone.pth'
 model = dict(
     backbone=dict(arch='small', drop_path_rate=0.5,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

@@ -2,7 +2,8 @@
 # (official README: 49.4 / 50.3 mIoU single-scale / multi-scale+flip, ADE20K val).
 _base_ = ['./_base_/upernet_dat_ade20k.py']
 custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-pretrained = 'checkpoints/dat_t_in1k_backbone.pth'  # tools/model_converters/dat2mmvit.py --backbone-only
+# converted ImageNet weights: tools/model_converters/dat2mmvit.py SRC DST --backbone-only
+pretrained = 'checkpoints/dat_t_in1k_backbone.pth'
 model = dict(
     backbone=dict(arch='tiny', drop_path_rate=0.3,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

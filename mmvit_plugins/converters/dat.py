@@ -123,8 +123,8 @@ def classifier_cfg(official_kwargs):
                   loss=dict(type='CrossEntropyLoss'), topk=(1, 5) if n >= 5 else (1,)))
 
 
-_REQUIRED = ('patch_proj.0.weight', 'patch_proj.4.norm.weight', 'stages.0.layer_norms.0.norm.weight',
-             'down_projs.0.0.weight')
+_REQUIRED = ('patch_proj.0.weight', 'patch_proj.4.norm.weight',
+             'stages.0.layer_norms.0.norm.weight', 'down_projs.0.0.weight')
 
 
 def check_official_state_dict(state_dict):

@@ -2,7 +2,7 @@
 mmvit_plugins.
 
     python tools/model_converters/dat2mmvit.py dat_pp_tiny_in1k_224.pth dat_t_in1k.pth
-    python tools/model_converters/dat2mmvit.py dat_pp_tiny_in1k_224.pth dat_t_backbone.pth --backbone-only
+    python tools/model_converters/dat2mmvit.py dat_pp_tiny_in1k_224.pth dat_t_bb.pth --backbone-only
 
 The first writes an mmpretrain ImageClassifier state dict (configs/dat/dat_t_in1k.py), the
 second the backbone alone for a detector's/segmentor's ``init_cfg=dict(type='Pretrained', ...)``.

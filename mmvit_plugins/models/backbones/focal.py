@@ -24,7 +24,10 @@ Two implementations of the attention are available (``attn_impl``):
   table [padded map | pooled maps | one zero row], using an index precomputed once per padded
   size (cached). The -100 padding mask of the pooled levels travels inside the keys as one
   extra channel (q gets a constant 1 there, the zero row -100), so the only additive mask left
-  is the window-independent bias (nH, 49, N), which fused SDPA kernels broadcast.
+  is the window-independent bias (nH, 49, N), which fused SDPA kernels broadcast. On CPU, when
+  the bias tables need gradients (training), a small autograd function runs PyTorch's fused
+  flash kernels forward and backward and recomputes the bias gradient from the saved
+  log-sum-exp in chunks of windows (SDPA alone would fall back to its math path).
 * ``'reference'``: the literal official computation (full-map rolls, window partitions,
   ``unfold``, concatenations and a materialised attention matrix). Tests check that both agree;
   the benchmarks use it as the plain baseline.
@@ -193,6 +196,59 @@ def _center_fit(x, size, dim):
         pad = [0, 0] * (x.dim() - 1 - dim) + [before, size - cur - before]
         return F.pad(x, pad)
     return x
+
+
+# ----------------------------------------------------------------------------- attention
+_CPU_FLASH = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
+_CPU_FLASH_BWD = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu_backward',
+                         None)
+
+
+class _CPUFlashWithBiasGrad(torch.autograd.Function):
+    """softmax(q k^T + bias) v with PyTorch's fused CPU kernels, forward and backward, plus the
+    gradient of the shared bias, which SDPA does not provide (it falls back to its math path,
+    keeping the probabilities of every window for backward, when the mask needs a gradient).
+    The bias gradient is recomputed from the saved log-sum-exp, a few windows at a time.
+
+    q: (W, nH, L, d); k, v: (W, nH, N, d); bias: (1, nH, L, N). Scale 1 (q is pre-scaled).
+    """
+    CHUNK = 64  # windows per bias-gradient step: bounds the temporary (CHUNK, nH, L, N)
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias):
+        out, lse = _CPU_FLASH(q, k, v, 0.0, False, attn_mask=bias, scale=1.0)
+        ctx.save_for_backward(q, k, v, bias, out, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, k, v, bias, out, lse = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        dq, dk, dv = _CPU_FLASH_BWD(grad_out, q, k, v, out, lse, 0.0, False, attn_mask=bias,
+                                    scale=1.0)
+        dbias = None
+        if ctx.needs_input_grad[3]:
+            # d logits = P * (dO v^T - rowsum(dO * O)), summed over the windows
+            delta = (grad_out * out).sum(-1, keepdim=True)
+            dbias = torch.zeros(bias.shape[1:], dtype=torch.float32, device=q.device)
+            for s in range(0, q.shape[0], _CPUFlashWithBiasGrad.CHUNK):
+                e = s + _CPUFlashWithBiasGrad.CHUNK
+                prob = torch.exp(q[s:e] @ k[s:e].transpose(-2, -1) + bias
+                                 - lse[s:e].unsqueeze(-1))
+                dprob = grad_out[s:e] @ v[s:e].transpose(-2, -1) - delta[s:e]
+                dbias += (prob * dprob).sum(0)
+            dbias = dbias.unsqueeze(0).to(bias.dtype)
+        return dq, dk, dv, dbias
+
+
+def fused_biased_attention(q, k, v, bias, dropout_p=0.0, training=False):
+    """softmax(q k^T + bias) v (q pre-scaled) with fused kernels; bias (1, nH, L, N)."""
+    if (q.device.type == 'cpu' and _CPU_FLASH_BWD is not None and bias.requires_grad
+            and torch.is_grad_enabled() and not (training and dropout_p > 0)
+            and q.dtype == k.dtype == v.dtype == bias.dtype):
+        return _CPUFlashWithBiasGrad.apply(q, k, v, bias)
+    return multihead_attention(q, k, v, 1.0, bias=bias, impl='fast', dropout_p=dropout_p,
+                               training=training)
 
 
 # ----------------------------------------------------------------------------- modules
@@ -410,10 +466,12 @@ class FocalWindowAttention(nn.Module):
         keys = table.index_select(1, index).view(-1, index.numel() // (hp * wp // ws**2),
                                                  2, nh, dh)
         k, v = keys[:, :, 0].transpose(1, 2), keys[:, :, 1].transpose(1, 2)
-        bias = self.position_bias()
-        mask = self._full_mask(bias, shift_mask, None, b)
-        out = multihead_attention(q, k, v, 1.0, bias=mask, impl='fast',
-                                  dropout_p=self.attn_drop, training=self.training)
+        mask = self._full_mask(self.position_bias(), shift_mask, None, b)
+        if mask.shape[0] == 1:  # window-independent bias: fused kernels, also for its grad
+            out = fused_biased_attention(q, k, v, mask, self.attn_drop, self.training)
+        else:
+            out = multihead_attention(q, k, v, 1.0, bias=mask, impl='fast',
+                                      dropout_p=self.attn_drop, training=self.training)
         return self._windows_to_map(out, b, hp, wp)
 
     def _forward_reference(self, x, pooled, shift_mask):

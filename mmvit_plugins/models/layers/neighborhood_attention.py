@@ -6,7 +6,8 @@ Reproduces the semantics of NATTEN 0.14.6 (``NATTEN2DQKRPBFunction`` /
 * every query attends to exactly ``K x K`` keys; at the borders the window is shifted
   inwards instead of being padded: along an axis of length ``L`` the window of position ``i``
   starts at ``clamp(i - K // 2, 0, L - K)``;
-* the bias of key ``(ky, kx)`` for query ``(qy, qx)`` is ``rpb[h, ky - qy + K - 1, kx - qx + K - 1]``;
+* the bias of key ``(ky, kx)`` for query ``(qy, qx)`` is
+  ``rpb[h, ky - qy + K - 1, kx - qx + K - 1]``;
 * maps smaller than the window are not supported by the kernel itself (``L >= K`` is
   required); :class:`NeighborhoodAttention2d` zero-pads the *input* of ``qkv`` on the
   right/bottom, as the official DAT++ module does, so padded keys carry the qkv bias and are
