@@ -258,3 +258,24 @@ def test_cli_converts_and_rejects(tmp_path):
     proc = run_tool(['model_converters/dat2mmvit.py', tmp_path / 'resnet.pth',
                      tmp_path / 'x.pth'], check=False)
     assert proc.returncode != 0 and 'not a DAT++' in proc.stderr
+
+
+def test_per_stage_switches_from_official_kwargs():
+    official = dict(dim_stem=16, dims=[16, 32, 64, 128], depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
+                    groups=[1, 1, 2, 4], expansion=2, use_conv_patches=True,
+                    stage_spec=[['N', 'D'], ['D', 'N'], ['N', 'D'], ['D', 'D']],
+                    strides=[8, 4, 2, 1], offset_range_factor=[-1] * 4, ksizes=[9, 7, 5, 3],
+                    nat_ksizes=[7] * 4, use_dwc_mlps=[True] * 4,
+                    use_pes=[False, True, True, True], use_lpus=[True, False, True, True])
+    bcfg = {k: v for k, v in classifier_cfg(official)['backbone'].items() if k != 'type'}
+    ref = DAT(**dict(bcfg, attn_impl='reference', out_indices=(0, 1, 2, 3))).eval()
+    keys = ref.state_dict()
+    assert 'stages.0.attns.1.rpe_table' not in keys and 'stages.1.attns.0.rpe_table' in keys
+    assert 'stages.1.local_perception_units.0.weight' not in keys
+    assert 'stages.0.local_perception_units.0.weight' in keys
+    fast = DAT(**dict(bcfg, out_indices=(0, 1, 2, 3))).eval()
+    fast.load_state_dict(randomise(ref).state_dict())
+    x = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        for a, b in zip(ref(x), fast(x)):
+            assert (a - b).abs().max() < 1e-4

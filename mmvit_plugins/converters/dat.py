@@ -75,9 +75,8 @@ def backbone_cfg(official_kwargs):
     problems = []
     if not kw['use_conv_patches'] or kw['patch_size'] != 4:
         problems.append('only the DAT++ conv stem (use_conv_patches=True, patch_size=4)')
-    for key, want in (('use_dwc_mlps', True), ('use_lpus', True), ('use_pes', True),
-                      ('dwc_pes', False), ('no_offs', False), ('fixed_pes', False),
-                      ('log_cpb', False)):
+    for key, want in (('use_dwc_mlps', True), ('dwc_pes', False), ('no_offs', False),
+                      ('fixed_pes', False), ('log_cpb', False)):
         if any(bool(v) != want for v in kw[key]):
             problems.append(f'{key}={kw[key]} (supported: all {want})')
     if any(v > 0 for v in kw['layer_scale_values']):
@@ -98,6 +97,10 @@ def backbone_cfg(official_kwargs):
                 num_groups=list(kw['groups']), stage_specs=specs, strides=list(kw['strides']),
                 offset_kernel_sizes=list(kw['ksizes']), nat_kernel_sizes=list(kw['nat_ksizes']),
                 mlp_ratio=kw['expansion'])
+    if not all(kw['use_pes']):
+        arch['use_pes'] = [bool(v) for v in kw['use_pes']]
+    if not all(kw['use_lpus']):
+        arch['use_lpus'] = [bool(v) for v in kw['use_lpus']]
     img = kw['img_size']
     return dict(type='DAT', arch=arch, img_size=img if isinstance(img, int) else list(img),
                 drop_rate=kw['drop_rate'], attn_drop_rate=kw['attn_drop_rate'],

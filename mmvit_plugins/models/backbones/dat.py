@@ -414,7 +414,8 @@ class DAT(BaseBackbone):
         arch (str | dict): ``'tiny'``/``'small'``/``'base'`` (``'t'``/``'s'``/``'b'``), or a
             dict with ``embed_dims``, ``depths``, ``num_heads``, ``num_groups`` and optionally
             ``stem_channels``, ``stage_specs``, ``strides``, ``offset_kernel_sizes``,
-            ``nat_kernel_sizes``, ``mlp_ratio``.
+            ``nat_kernel_sizes``, ``mlp_ratio``, ``use_pes`` / ``use_lpus`` (per-stage
+            switches of the deformable position bias / local perception unit, all on).
         img_size (int | tuple): the resolution the deformable position-bias tables are built
             for (224 in every official config, also for detection/segmentation: larger inputs
             stretch the same tables). Inputs of any size larger than 32 pixels work.
@@ -459,7 +460,7 @@ class DAT(BaseBackbone):
     }
     _required_arch_keys = {'embed_dims', 'depths', 'num_heads', 'num_groups'}
     _optional_arch_keys = {'stem_channels', 'stage_specs', 'strides', 'offset_kernel_sizes',
-                           'nat_kernel_sizes', 'mlp_ratio'}
+                           'nat_kernel_sizes', 'mlp_ratio', 'use_pes', 'use_lpus'}
     num_stages = 4
 
     def __init__(self, arch='tiny', img_size=224, in_channels=3, out_indices=(0, 1, 2, 3),
@@ -506,6 +507,7 @@ class DAT(BaseBackbone):
                 a['offset_kernel_sizes'][i], a['nat_kernel_sizes'][i], fmap,
                 mlp_ratio=a['mlp_ratio'], drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
                 drop_path_rates=dprs[i], offset_range_factor=offset_range_factor,
+                use_pe=a.get('use_pes', [True] * 4)[i], use_lpu=a.get('use_lpus', [True] * 4)[i],
                 attn_impl=attn_impl, with_cp=with_cp))
             fmap = (fmap[0] // 2, fmap[1] // 2)
         self.down_projs = nn.ModuleList([
@@ -537,11 +539,12 @@ class DAT(BaseBackbone):
             raise ValueError(f'custom DAT arch has unknown keys {sorted(unknown)}; allowed: '
                              f'{sorted(cls._required_arch_keys | cls._optional_arch_keys)}')
         a = dict(stem_channels=arch['embed_dims'][0], strides=[8, 4, 2, 1],
-                 offset_kernel_sizes=[9, 7, 5, 3], nat_kernel_sizes=[7] * 4, mlp_ratio=4)
+                 offset_kernel_sizes=[9, 7, 5, 3], nat_kernel_sizes=[7] * 4, mlp_ratio=4,
+                 use_pes=[True] * 4, use_lpus=[True] * 4)
         a.update(copy.deepcopy(arch))
         a.setdefault('stage_specs', _default_specs(a['depths']))
         for k in ('embed_dims', 'depths', 'num_heads', 'num_groups', 'stage_specs', 'strides',
-                  'offset_kernel_sizes', 'nat_kernel_sizes'):
+                  'offset_kernel_sizes', 'nat_kernel_sizes', 'use_pes', 'use_lpus'):
             if len(a[k]) != cls.num_stages:
                 raise ValueError(f'arch[{k!r}] must have {cls.num_stages} entries, '
                                  f'got {a[k]}')
