@@ -50,8 +50,9 @@ class DropPath(nn.Module):
         return f'drop_prob={self.drop_prob}'
 
 
-#: Query rows per fused-attention call on CPU (see ``_cpu_sdpa_query_chunks``).
-CPU_QUERY_CHUNK = 1024
+#: Query rows per fused-attention call on CPU (see ``_cpu_sdpa_query_chunks``); 512 was the
+#: best compromise over the four Shunted-S stage shapes at 512x512 (256-1024 within 20%).
+CPU_QUERY_CHUNK = 512
 
 
 def _cpu_sdpa_query_chunks(q, k, v, scale, dropout_p):
@@ -60,9 +61,10 @@ def _cpu_sdpa_query_chunks(q, k, v, scale, dropout_p):
     With few heads and long query sequences (the one or two heads per group of Shunted stages
     1-2), torch's fused CPU attention backward was measured 10-30x slower than the plain path
     (1 head, 16384 x 1024: 12.6 s vs 1.1 s forward+backward on 2 cores), apparently because it
-    parallelises over batch x heads. Every query row attends to the same keys, so the chunks
-    become extra "heads" sharing K/V through a stride-0 ``expand`` (no copy); the result is
-    exact, and that case drops to 0.42 s. ``q (B, h, N, d)``, ``k/v (B, h, M, d)`` ->
+    parallelises over batch x heads (a 4-head 1024 x 1024 stage-3 layer was also 1.5x slower
+    than the plain path). Every query row attends to the same keys, so the chunks become extra
+    "heads" sharing K/V through a stride-0 ``expand`` (no copy); the result is exact, and the
+    16384 x 1024 case drops to 0.42 s. ``q (B, h, N, d)``, ``k/v (B, h, M, d)`` ->
     ``(B, h, N, d)``.
     """
     B, h, N, d = q.shape
