@@ -134,3 +134,16 @@ def test_get_flops_and_benchmark_tools():
     cells = [c.strip() for c in row.strip('|').split('|')]
     assert cells[1] == '1x3x64x64' and cells[2] == 'cpu' and cells[3] == 'fp32'
     assert float(cells[4]) > 0 and float(cells[6]) > 0
+
+
+def test_demo_prints_map_and_writes_the_picture(tmp_path):
+    wd = str(tmp_path / 'demo')
+    proc = run_tool(['demo.py', '--work-dir', wd, '--epochs', '1', '--num-vis', '2'])
+    assert 'FocalTransformer' in open(glob.glob(osp.join(wd, '*.py'))[0]).read()
+    lines = [ln for ln in proc.stdout.splitlines() if 'mAP:' in ln]
+    assert len(lines) == 2 and 'bbox mAP' in lines[0] and 'segm mAP' in lines[1]
+    for line in lines:
+        assert 0.0 <= float(line.split('mAP:')[1].split()[0]) <= 1.0
+    import cv2
+    img = cv2.imread(osp.join(wd, 'predictions.png'))
+    assert img is not None and img.shape == (192, 768, 3)  # one row of 3 tiles of 256x192

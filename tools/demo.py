@@ -14,7 +14,7 @@ import time  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'demo', 'mask_rcnn_r18_toy_coco.py')
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'demo', 'mask_rcnn_focal_toy_coco.py')
 
 
 def parse_args(argv=None):
@@ -35,11 +35,12 @@ def draw_predictions(runner, cfg, out_file, num_images):
     from mmdet.registry import VISUALIZERS
 
     model = runner.model
+    dataset = runner.test_dataloader.dataset
     model.cfg = cfg  # inference_detector builds its test pipeline from model.cfg
+    model.dataset_meta = dataset.metainfo
     model.eval()
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name='demo_vis'))
-    visualizer.dataset_meta = model.dataset_meta
-    dataset = runner.test_dataloader.dataset
+    visualizer.dataset_meta = dataset.metainfo
     tiles = []
     for i in range(min(num_images, len(dataset))):
         path = dataset.get_data_info(i)['img_path']

@@ -1,11 +1,8 @@
-# Each family module registers its backbone into MMEngine's root MODELS registry.
-# Keep this list in sync with the families in configs/.
-__all__ = []
-from .shunted import ShuntedTransformer  # noqa: E402,F401
-from .dat import DAT  # noqa: F401,E402
+# Each family module registers its backbone into MMEngine's root MODELS registry, so a bare
+# type name resolves under the mmdet, mmseg and mmpretrain scopes.
+from .dat import DAT
+from .focal import FocalTransformer
+from .sasa import SASAResNet
+from .shunted import ShuntedTransformer
 
-__all__ += ['DAT']
-from .focal import FocalTransformer  # noqa: F401,E402
-from .sasa import SASAResNet  # noqa: E402,F401
-
-__all__ += ['SASAResNet']
+__all__ = ['DAT', 'FocalTransformer', 'SASAResNet', 'ShuntedTransformer']
