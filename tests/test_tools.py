@@ -140,7 +140,7 @@ def test_demo_prints_map_and_writes_the_picture(tmp_path):
     wd = str(tmp_path / 'demo')
     proc = run_tool(['demo.py', '--work-dir', wd, '--epochs', '1', '--num-vis', '2'])
     assert 'FocalTransformer' in open(glob.glob(osp.join(wd, '*.py'))[0]).read()
-    lines = [ln for ln in proc.stdout.splitlines() if 'mAP:' in ln]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('[demo]') and 'mAP:' in ln]
     assert len(lines) == 2 and 'bbox mAP' in lines[0] and 'segm mAP' in lines[1]
     for line in lines:
         assert 0.0 <= float(line.split('mAP:')[1].split()[0]) <= 1.0

@@ -20,7 +20,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
 from mmvit_plugins.utils.launch import (check_checkpoint_matches,  # noqa: E402
                                         check_dataset_paths, default_work_dir,
-                                        setup_cpu_distributed)
+                                        setup_cpu_distributed, teardown_distributed)
 
 
 def parse_args(argv=None):
@@ -98,6 +98,7 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         sys.exit(str(e))
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

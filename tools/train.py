@@ -18,7 +18,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
 from mmvit_plugins.utils.launch import (check_dataset_paths, default_work_dir,  # noqa: E402
-                                        setup_cpu_distributed)
+                                        setup_cpu_distributed, teardown_distributed)
 
 
 def parse_args(argv=None):
@@ -87,6 +87,7 @@ def main(argv=None):
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -106,3 +106,13 @@ def set_env_defaults():
     """mmengine 0.10.7 calls torch.load without weights_only; torch>=2.6 then refuses its
     own checkpoints (message hub objects) on resume."""
     os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+
+def teardown_distributed():
+    """Destroy the process group before the interpreter exits: with gloo, background threads
+    still alive at exit abort the process ("terminate called without an active exception")
+    after a successful run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
