@@ -118,17 +118,8 @@ def load_config(cfg_path, cfg_options=None):
 
 def build_from_config(cfg):
     """Build ``cfg.model`` under the config's scope without loading pretrained weights."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import MODELS, init_default_scope
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    model_cfg = cfg.model
-    if cfg.get('data_preprocessor') is not None:  # what mmengine's Runner does
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.pop('pretrained', None)
-        model_cfg.backbone.init_cfg = None
-    return revert_sync_batchnorm(MODELS.build(model_cfg)), scope
+    from mmvit_plugins.utils.analysis import build_model
+    return build_model(cfg)
 
 
 def config_loss_pass(cfg_path, hw=(64, 64), batch=1, cfg_options=None, init_weights=False):

@@ -14,32 +14,46 @@ def resolve_config_path(path):
     return _get_external_cfg_base_path(get_installed_path(package), rel)
 
 
-def build_for_analysis(config, cfg_options=None, backbone_only=False):
-    """Return ``(model, forward_fn, scope)``; ``forward_fn(model, x)`` runs the network.
+def build_model(cfg, backbone_only=False):
+    """Build ``cfg.model`` (or only its backbone) the way MMEngine's Runner does, without
+    loading pretrained weights and with SyncBN reverted to BN so it runs in one process.
 
-    Pretrained weights are not loaded (the analysis needs shapes, not values) and SyncBN is
-    reverted to BN so the model runs in one process.
+    Returns ``(model, scope)``; the config's ``default_scope`` becomes the current scope.
     """
     import mmvit_plugins  # noqa: F401
-    from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS, init_default_scope
 
-    cfg = Config.fromfile(resolve_config_path(config)) if isinstance(config, str) else config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
     model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:  # the Runner merges a top-level one
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     if 'backbone' in model_cfg:
         model_cfg.backbone.pop('pretrained', None)
         model_cfg.backbone.init_cfg = None
     if backbone_only:
         if 'backbone' not in model_cfg:
-            raise ValueError(f'{config}: --backbone-only needs a model with a backbone')
-        model = revert_sync_batchnorm(MODELS.build(model_cfg.backbone))
+            raise ValueError('backbone_only needs a model with a backbone')
+        model_cfg = model_cfg.backbone
+    return revert_sync_batchnorm(MODELS.build(model_cfg)), scope
+
+
+def build_for_analysis(config, cfg_options=None, backbone_only=False):
+    """Return ``(model, forward_fn, scope)``; ``forward_fn(model, x)`` runs the network.
+
+    Pretrained weights are not loaded (the analysis needs shapes, not values).
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(resolve_config_path(config)) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if backbone_only and 'backbone' not in cfg.model:
+        raise ValueError(f'{config}: --backbone-only needs a model with a backbone')
+    model, scope = build_model(cfg, backbone_only)
+    if backbone_only:
         return model, lambda m, x: m(x), scope
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
 
     def forward(m, x):
         h, w = x.shape[-2:]
