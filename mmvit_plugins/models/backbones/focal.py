@@ -20,14 +20,14 @@ official checkpoints give the official outputs:
 
 Two implementations of the attention are available (``attn_impl``):
 
-* ``'fast'``: every key and value of every window is fetched with ONE ``index_select`` from a
-  table [padded map | pooled maps | one zero row], using an index precomputed once per padded
-  size (cached). The -100 padding mask of the pooled levels travels inside the keys as one
-  extra channel (q gets a constant 1 there, the zero row -100), so the only additive mask left
-  is the window-independent bias (nH, 49, N), which fused SDPA kernels broadcast. On CPU, when
-  the bias tables need gradients (training), a small autograd function runs PyTorch's fused
-  flash kernels forward and backward and recomputes the bias gradient from the saved
-  log-sum-exp in chunks of windows (SDPA alone would fall back to its math path).
+* ``'fast'``: the keys and values of every window are rows of one table [padded map | pooled
+  maps | one zero row], addressed by an index precomputed once per padded size (cached), and
+  :func:`~mmvit_plugins.models.layers.gathered_attention.gathered_attention` attends over
+  them: on CPU a few windows at a time (gathered into a small buffer, fused flash kernel
+  forward, gathered again in backward with the gradients of q, the table and the shared bias
+  tables from one recomputed probability block), so no per-window copy of the keys is ever
+  kept; on CUDA one gather plus ``scaled_dot_product_attention``. The -100 padding mask of
+  the pooled levels is a constant per-window additive mask.
 * ``'reference'``: the literal official computation (full-map rolls, window partitions,
   ``unfold``, concatenations and a materialised attention matrix). Tests check that both agree;
   the benchmarks use it as the plain baseline.
@@ -59,6 +59,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
+from ..layers.gathered_attention import gathered_attention
 from .base import BaseBackbone, drop_path_rates
 
 # Masks are added as -100 (not -inf), as in the official code.
@@ -141,8 +142,8 @@ def _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, de
     ``[padded map (hp*wp rows) | pooled level 0 | pooled level 1 | ... | zero row]``.
 
     Returns:
-        tuple: ``(index (nW * N,) long, has_pad bool)``; ``has_pad`` tells whether some key
-        points at the zero (masked) row.
+        tuple: ``(index (nW, N) long, pad_mask)``; ``pad_mask`` is ``(nW, N)`` with -100 on
+        the keys that point at the zero row (pooled padding), or None if there are none.
     """
     ws = window_size
     nwh, nww = hp // ws, wp // ws
@@ -168,8 +169,12 @@ def _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, de
         has_pad = has_pad or not bool(inside.all())
         parts.append(torch.where(inside, base + py * pw + px, torch.full_like(py, pad_row)))
         base += ph * pw
-    index = torch.cat(parts, 1).reshape(-1)
-    return index.to(device), has_pad
+    index = torch.cat(parts, 1)
+    pad_mask = None
+    if has_pad:
+        pad_mask = torch.zeros(index.shape).masked_fill(index == pad_row, MASK_VALUE)
+        pad_mask = pad_mask.to(device)
+    return index.to(device), pad_mask
 
 
 def window_partition(x, window_size):
@@ -196,59 +201,6 @@ def _center_fit(x, size, dim):
         pad = [0, 0] * (x.dim() - 1 - dim) + [before, size - cur - before]
         return F.pad(x, pad)
     return x
-
-
-# ----------------------------------------------------------------------------- attention
-_CPU_FLASH = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
-_CPU_FLASH_BWD = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu_backward',
-                         None)
-
-
-class _CPUFlashWithBiasGrad(torch.autograd.Function):
-    """softmax(q k^T + bias) v with PyTorch's fused CPU kernels, forward and backward, plus the
-    gradient of the shared bias, which SDPA does not provide (it falls back to its math path,
-    keeping the probabilities of every window for backward, when the mask needs a gradient).
-    The bias gradient is recomputed from the saved log-sum-exp, a few windows at a time.
-
-    q: (W, nH, L, d); k, v: (W, nH, N, d); bias: (1, nH, L, N). Scale 1 (q is pre-scaled).
-    """
-    CHUNK = 64  # windows per bias-gradient step: bounds the temporary (CHUNK, nH, L, N)
-
-    @staticmethod
-    def forward(ctx, q, k, v, bias):
-        out, lse = _CPU_FLASH(q, k, v, 0.0, False, attn_mask=bias, scale=1.0)
-        ctx.save_for_backward(q, k, v, bias, out, lse)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, bias, out, lse = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
-        dq, dk, dv = _CPU_FLASH_BWD(grad_out, q, k, v, out, lse, 0.0, False, attn_mask=bias,
-                                    scale=1.0)
-        dbias = None
-        if ctx.needs_input_grad[3]:
-            # d logits = P * (dO v^T - rowsum(dO * O)), summed over the windows
-            delta = (grad_out * out).sum(-1, keepdim=True)
-            dbias = torch.zeros(bias.shape[1:], dtype=torch.float32, device=q.device)
-            for s in range(0, q.shape[0], _CPUFlashWithBiasGrad.CHUNK):
-                e = s + _CPUFlashWithBiasGrad.CHUNK
-                prob = torch.exp(q[s:e] @ k[s:e].transpose(-2, -1) + bias
-                                 - lse[s:e].unsqueeze(-1))
-                dprob = grad_out[s:e] @ v[s:e].transpose(-2, -1) - delta[s:e]
-                dbias += (prob * dprob).sum(0)
-            dbias = dbias.unsqueeze(0).to(bias.dtype)
-        return dq, dk, dv, dbias
-
-
-def fused_biased_attention(q, k, v, bias, dropout_p=0.0, training=False):
-    """softmax(q k^T + bias) v (q pre-scaled) with fused kernels; bias (1, nH, L, N)."""
-    if (q.device.type == 'cpu' and _CPU_FLASH_BWD is not None and bias.requires_grad
-            and torch.is_grad_enabled() and not (training and dropout_p > 0)
-            and q.dtype == k.dtype == v.dtype == bias.dtype):
-        return _CPUFlashWithBiasGrad.apply(q, k, v, bias)
-    return multihead_attention(q, k, v, 1.0, bias=bias, impl='fast', dropout_p=dropout_p,
-                               training=training)
 
 
 # ----------------------------------------------------------------------------- modules
@@ -442,37 +394,29 @@ class FocalWindowAttention(nn.Module):
     def _forward_fast(self, x, pooled, shift_mask):
         b, hp, wp, c = x.shape
         nh, hd, ws = self.num_heads, self.head_dims, self.window_size
-        index, has_pad = _gather_index(hp, wp, ws, self.expand_size, self.focal_window,
-                                       self.num_pooled, x.device)
-        # the pooled-level padding mask rides in one extra key channel (q side: 1)
-        aug = 1 if has_pad else 0
-        dh = hd + aug
+        index, pad_mask = _gather_index(hp, wp, ws, self.expand_size, self.focal_window,
+                                        self.num_pooled, x.device)
         qkv = self.qkv(x)
+        # head-major layouts (see gathered_attention)
         q = qkv[..., :c].reshape(b, hp // ws, ws, wp // ws, ws, nh, hd)
-        q = q.permute(0, 1, 3, 5, 2, 4, 6).reshape(-1, nh, ws * ws, hd) * self.scale
-        if aug:
-            q = torch.cat([q, q.new_ones(q.shape[:-1] + (1, ))], -1)
-        rows = hp * wp + sum(p.shape[1] * p.shape[2] for p in pooled) + 1
-        table = x.new_zeros(b, rows, 2, nh, dh)
-        table[:, :hp * wp, :, :, :hd] = qkv[..., c:].reshape(b, hp * wp, 2, nh, hd)
-        start = hp * wp
+        q = q.permute(0, 5, 1, 3, 2, 4, 6).reshape(b, nh, -1, ws * ws, hd) * self.scale
+        # key/value table [padded map | pooled levels | one zero row (pooled padding)]
         w_kv, b_kv = self.qkv.weight[c:], None if self.qkv.bias is None else self.qkv.bias[c:]
+        parts = [qkv[..., c:].reshape(b, hp * wp, 2, nh, hd)]
         for p in pooled:  # only k and v of the pooled tokens are used (official q discarded)
-            n = p.shape[1] * p.shape[2]
-            table[:, start:start + n, :, :, :hd] = F.linear(p, w_kv, b_kv).reshape(b, n, 2, nh, hd)
-            start += n
-        if aug:
-            table[:, -1, 0, :, hd] = MASK_VALUE
-        keys = table.index_select(1, index).view(-1, index.numel() // (hp * wp // ws**2),
-                                                 2, nh, dh)
-        k, v = keys[:, :, 0].transpose(1, 2), keys[:, :, 1].transpose(1, 2)
-        mask = self._full_mask(self.position_bias(), shift_mask, None, b)
-        if mask.shape[0] == 1:  # window-independent bias: fused kernels, also for its grad
-            out = fused_biased_attention(q, k, v, mask, self.attn_drop, self.training)
-        else:
-            out = multihead_attention(q, k, v, 1.0, bias=mask, impl='fast',
-                                      dropout_p=self.attn_drop, training=self.training)
-        return self._windows_to_map(out, b, hp, wp)
+            parts.append(F.linear(p, w_kv, b_kv).reshape(b, -1, 2, nh, hd))
+        parts.append(x.new_zeros(b, 1, 2, nh, hd))
+        table = torch.cat(parts, 1).permute(0, 3, 1, 2, 4).contiguous()  # (B, nH, R, 2, hd)
+        window_bias = None
+        if pad_mask is not None:
+            window_bias = pad_mask.to(x.dtype).unsqueeze(1)  # (nW, 1, N)
+        if shift_mask is not None:  # (nW, A, A) on the in-window keys
+            shift = F.pad(shift_mask, (0, index.shape[1] - ws * ws)).to(x.dtype)
+            window_bias = shift if window_bias is None else shift + window_bias
+        out = gathered_attention(q, table, index, self.position_bias(), window_bias,
+                                 self.attn_drop, self.training)  # (B, nH, nW, ws^2, hd)
+        out = out.view(b, nh, hp // ws, wp // ws, ws, ws, hd)
+        return out.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, c)
 
     def _forward_reference(self, x, pooled, shift_mask):
         b, hp, wp, c = x.shape
