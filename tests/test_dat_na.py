@@ -71,7 +71,7 @@ def test_fast_tiles_and_gradients_match_reference(monkeypatch, tile):
         (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
         outs[impl] = out.detach()
         grads[impl] = [t.grad for t in ts]
-    assert (outs['fast'] - outs['reference']).abs().max() < 1e-6
+    assert (outs['fast'] - outs['reference']).abs().max() < 5e-6
     for gf, gr in zip(grads['fast'], grads['reference']):
         assert (gf - gr).abs().max() < 1e-5
 

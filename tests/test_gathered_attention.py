@@ -60,3 +60,37 @@ def test_float32_chunked_path():
     ref = _grads(reference_gathered_attention, *inputs)
     for name, a, b in zip(('out', 'q', 'table', 'bias'), fast, ref):
         assert (a - b).abs().max() < 1e-5, name
+
+
+@pytest.mark.parametrize('chunk_logits', [1, 1 << 20])
+def test_typed_bias_with_infinite_mask(chunk_logits, monkeypatch):
+    """Per-window bias types (neighbourhood-attention tiles) with -inf outside each query's
+    keys: outputs and the gradient of every type's bias match the plain formula."""
+    monkeypatch.setattr(ga, 'CHUNK_LOGITS', chunk_logits)
+    q, table, index, _, _ = _inputs(masked=False, dtype=torch.float32)
+    g = torch.Generator().manual_seed(1)
+    types = torch.tensor([0, 1, 2, 1, 0, 2, 2])
+    bias = torch.randn(3, 3, 5, 11, generator=g)
+    bias[:, 1, :, :4] = float('-inf')  # every query keeps at least 7 keys
+    bias[:, 2, 0, 5:] = float('-inf')
+
+    def run(fn, leaves):
+        return fn(leaves[0], leaves[1], index, leaves[2], bias_type=types)
+
+    results = []
+    for fn in (gathered_attention, reference_gathered_attention):
+        leaves = [t.clone().requires_grad_() for t in (q, table, bias)]
+        out = run(fn, leaves)
+        (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+        results.append([out.detach()] + [t.grad for t in leaves])
+    for name, a, b in zip(('out', 'q', 'table', 'bias'), *results):
+        assert torch.isfinite(a).all(), name
+        assert (a - b).abs().max() < 1e-5, name
+    # the masked entries get no gradient
+    assert (results[0][3][:, 1, :, :4] == 0).all()
+
+
+def test_bias_shape_and_type_must_agree():
+    q, table, index, bias, _ = _inputs(masked=False)
+    with pytest.raises(ValueError, match='bias_type'):
+        gathered_attention(q, table, index, bias.unsqueeze(1))

@@ -51,17 +51,21 @@ def _gather(table, head_rows, num_windows, num_keys):
     return g[..., 0, :], g[..., 1, :]
 
 
-def _chunk_mask(bias, window_bias, s, e):
-    """(nH, n or 1, L, N): the shared bias plus the chunk's window masks."""
+def _chunk_mask(bias, bias_type, window_bias, s, e):
+    """(nH, n or 1, L, N): the bias of the chunk's windows plus their window masks."""
+    if bias_type is None:
+        mask = bias.unsqueeze(1)
+    else:
+        mask = bias.index_select(1, bias_type[s:e])
     if window_bias is None:
-        return bias.unsqueeze(1)
-    return bias.unsqueeze(1) + window_bias[s:e].unsqueeze(0)
+        return mask
+    return mask + window_bias[s:e].unsqueeze(0)
 
 
 class _ChunkedGatheredAttention(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, q, kv_table, index, bias, window_bias):
+    def forward(ctx, q, kv_table, index, bias, bias_type, window_bias):
         b, nh, nw, length, d = q.shape
         rows, n = kv_table.shape[2], index.shape[1]
         chunk = _chunk_windows(nh, length, n)
@@ -72,21 +76,22 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 k, v = _gather(kv_table[i], _head_rows(index[s:e], nh, rows), e - s, n)
                 # the kernel's (batch, heads) are our (heads, windows)
                 o, l = _CPU_FLASH(q[i, :, s:e], k, v, 0.0, False,
-                                  attn_mask=_chunk_mask(bias, window_bias, s, e), scale=1.0)
+                                  attn_mask=_chunk_mask(bias, bias_type, window_bias, s, e),
+                                  scale=1.0)
                 if lse is None:
                     lse = l.new_empty((b, nh, nw, length))
                 out[i, :, s:e] = o
                 lse[i, :, s:e] = l
-        ctx.save_for_backward(q, kv_table, index, bias, window_bias, out, lse)
+        ctx.save_for_backward(q, kv_table, index, bias, bias_type, window_bias, out, lse)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        q, kv_table, index, bias, window_bias, out, lse = ctx.saved_tensors
+        q, kv_table, index, bias, bias_type, window_bias, out, lse = ctx.saved_tensors
         b, nh, nw, length, d = q.shape
         rows, n = kv_table.shape[2], index.shape[1]
         chunk = _chunk_windows(nh, length, n)
-        need_q, need_table, _, need_bias, _ = ctx.needs_input_grad
+        need_q, need_table, _, need_bias, _, _ = ctx.needs_input_grad
         grad_q = torch.empty_like(q) if need_q else None
         grad_table = torch.empty_like(kv_table) if need_table else None
         grad_bias = (torch.zeros(bias.shape, dtype=torch.promote_types(bias.dtype, torch.float32))
@@ -103,11 +108,14 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 k, v = _gather(kv_table[i], head_rows, e - s, n)
                 qc, go = q[i, :, s:e], grad_out[i, :, s:e]
                 # P = exp(q k^T + mask - lse): the forward's probabilities, recomputed
-                prob = (qc @ k.transpose(-2, -1)).add_(_chunk_mask(bias, window_bias, s, e))
+                prob = (qc @ k.transpose(-2, -1)).add_(
+                    _chunk_mask(bias, bias_type, window_bias, s, e))
                 prob = prob.sub_(lse[i, :, s:e].unsqueeze(-1).to(prob.dtype)).exp_()
                 grad_logits = (go @ v.transpose(-2, -1)).sub_(delta[i, :, s:e]).mul_(prob)
-                if need_bias:
+                if need_bias and bias_type is None:
                     grad_bias += grad_logits.sum(1)
+                elif need_bias:
+                    grad_bias.index_add_(1, bias_type[s:e], grad_logits.to(grad_bias.dtype))
                 if need_q:
                     grad_q[i, :, s:e] = grad_logits @ k
                 if need_table:
@@ -120,7 +128,7 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 grad_table[i] = torch.stack([grad_k_rows, grad_v_rows], 1).view(nh, rows, 2, d)
         if need_bias:
             grad_bias = grad_bias.to(bias.dtype)
-        return grad_q, grad_table, None, grad_bias, None
+        return grad_q, grad_table, None, grad_bias, None, None
 
 
 def _use_chunked(q, kv_table, bias, dropout_p, training):
@@ -131,7 +139,7 @@ def _use_chunked(q, kv_table, bias, dropout_p, training):
 
 
 def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0,
-                       training=False):
+                       training=False, bias_type=None):
     """Windowed attention over keys gathered from a table (see the module docstring).
 
     Head-major layouts, so that gathered keys feed GEMMs without copies.
@@ -140,33 +148,39 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
         q (Tensor): ``(B, nH, nW, L, d)`` queries, already scaled.
         kv_table (Tensor): ``(B, nH, R, 2, d)`` keys (``[..., 0, :]``) and values of R rows.
         index (LongTensor): ``(nW, N)`` table rows of the N keys of every window.
-        bias (Tensor): ``(nH, L, N)`` additive bias shared by all windows (may need grad).
+        bias (Tensor): ``(nH, L, N)`` additive bias shared by all windows, or
+            ``(nH, T, L, N)`` for T window types (may need grad).
         window_bias (Tensor, optional): ``(nW, L or 1, N)`` constant per-window additive
             mask (padding, shift masks).
         dropout_p (float): attention dropout (only when ``training``).
+        bias_type (LongTensor, optional): ``(nW,)`` type of every window, with a 4-D bias.
 
     Returns:
         Tensor: ``(B, nH, nW, L, d)``.
     """
+    if (bias.dim() == 4) != (bias_type is not None):
+        raise ValueError('a (nH, T, L, N) bias needs bias_type and a (nH, L, N) bias none, '
+                         f'got bias {tuple(bias.shape)} and bias_type {bias_type is not None}')
     bias = bias.to(q.dtype)
     if window_bias is not None:
         window_bias = window_bias.to(q.dtype)
     if _use_chunked(q, kv_table, bias, dropout_p, training):
-        return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, window_bias)
+        return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, bias_type, window_bias)
     b, nh, nw, length, d = q.shape
     rows = kv_table.shape[2]
     k, v = _gather(kv_table.flatten(0, 1), _head_rows(index, b * nh, rows), nw, index.shape[1])
-    mask = _chunk_mask(bias, window_bias, 0, nw).repeat(b, 1, 1, 1)  # (B * nH, nW | 1, L, N)
+    mask = _chunk_mask(bias, bias_type, window_bias, 0, nw).repeat(b, 1, 1, 1)  # B nH, nW|1, L, N
     out = multihead_attention(q.flatten(0, 1), k, v, 1.0, bias=mask, impl='fast',
                               dropout_p=dropout_p, training=training)
     return out.view(q.shape)
 
 
-def reference_gathered_attention(q, kv_table, index, bias, window_bias=None):
+def reference_gathered_attention(q, kv_table, index, bias, window_bias=None, bias_type=None):
     """The plain formula of :func:`gathered_attention` (materialised keys and logits)."""
     keys = kv_table[:, :, index]  # (B, nH, nW, N, 2, d)
     k, v = keys[..., 0, :], keys[..., 1, :]
-    logits = q @ k.transpose(-2, -1) + bias.unsqueeze(1)
+    logits = q @ k.transpose(-2, -1) + (bias.unsqueeze(1) if bias_type is None
+                                        else bias[:, bias_type])
     if window_bias is not None:
         logits = logits + window_bias
     return logits.float().softmax(-1).to(v.dtype) @ v

@@ -18,19 +18,25 @@ Two implementations, selected with ``impl``:
 * ``'reference'``: gathers the ``K x K`` neighbourhood of every query at once
   (``(B, heads, H, W, K*K, d)`` for keys and values) and applies the plain formula;
 * ``'fast'``: blocked. The map is cut into ``T x T`` query tiles (``T = 7``); a tile's
-  windows all lie in a ``(T+K-1)^2`` key region, so each tile is one fused
-  ``scaled_dot_product_attention`` call over its region with an additive mask holding the
-  relative position bias inside each query's window and ``-inf`` outside. Keys/values are
-  copied ``(T+K-1)^2 / T^2 ~ 3.4`` times instead of ``K^2 = 49`` times, and the matmuls run
-  in the fused kernel instead of per-pixel ``1 x d`` products.
+  windows all lie in a ``(T+K-1)^2`` key region, so each tile is one attention problem over
+  its region with an additive bias holding the relative position bias inside each query's
+  window and ``-inf`` outside. Interior tiles share one such bias; the border tiles (windows
+  shifted inwards) add a few types. The tiles run through
+  :func:`~mmvit_plugins.models.layers.gathered_attention.gathered_attention` (fused flash
+  kernel on chunks of tiles, keys gathered from one table per chunk and never stored, bias
+  gradient from a recomputed probability block). It computes ``(T+K-1)^2 = 169`` logits per
+  query where NA needs 49: the price of dense GEMMs instead of ``1 x d`` products.
 
 No loop runs over pixels: tiles and neighbourhoods are gathered with precomputed indices.
 """
+from functools import lru_cache
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import check_attn_impl
+from .gathered_attention import gathered_attention
 
 __all__ = ['neighborhood_window_index', 'neighborhood_attention_2d', 'NeighborhoodAttention2d']
 
@@ -130,71 +136,58 @@ def _tile_geometry(length, kernel_size, tile, device):
     return query, region, allowed, rel
 
 
-class _MaskedFusedAttention(torch.autograd.Function):
-    """``softmax(q k^T + mask) v`` (q pre-scaled) whose additive ``mask`` also gets a gradient.
+@lru_cache(maxsize=64)
+def _tiled_layout(height, width, kernel_size, tile, device):
+    """Tiles of the gathered formulation, cached per map size.
 
-    PyTorch's fused CPU kernel has no gradient for ``attn_mask`` and falls back to the slow
-    unfused path when the mask requires grad. Here the forward and the q/k/v gradients use the
-    fused kernel (recomputed in backward), and the mask gradient uses the FlashAttention
-    identity ``dS = P * (dO v^T - rowsum(dO * O))``.
+    Returns:
+        tuple: ``query_y (nTy, T)``, ``query_x (nTx, T)`` (query positions of the tiles),
+        ``index (nTy * nTx, Ry * Rx)`` (flat key positions of every tile's region),
+        ``tile_type (nTy * nTx,)`` and, per axis, ``(rel, allowed)`` of one representative
+        tile of each type (interior tiles all share one type; border tiles, whose windows
+        are shifted inwards, add a few).
     """
+    qy, ry, ay, rely = _tile_geometry(height, kernel_size, tile, device)
+    qx, rx, ax, relx = _tile_geometry(width, kernel_size, tile, device)
 
-    @staticmethod
-    def forward(ctx, q, k, v, mask):
-        with torch.no_grad():
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
-        ctx.save_for_backward(q, k, v, mask, out)
-        return out
+    def types(allowed, rel):
+        key = torch.cat([allowed.flatten(1).long(), rel.flatten(1)], 1)
+        uniq, inverse = torch.unique(key, dim=0, return_inverse=True)
+        first = torch.stack([(inverse == t).nonzero()[0, 0] for t in range(len(uniq))])
+        return inverse, rel[first], allowed[first]
 
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, mask, out = ctx.saved_tensors
-        grads = [None] * 4
-        need = ctx.needs_input_grad
-        if any(need[:3]):
-            with torch.enable_grad():
-                ins = [t.detach().requires_grad_(n) for t, n in zip((q, k, v), need[:3])]
-                o = F.scaled_dot_product_attention(*ins, attn_mask=mask.detach(), scale=1.0)
-                wrt = [t for t in ins if t.requires_grad]
-                res = iter(torch.autograd.grad(o, wrt, grad_out))
-            grads[:3] = [next(res) if n else None for n in need[:3]]
-        if need[3]:
-            prob = torch.softmax(q @ k.transpose(-2, -1) + mask, dim=-1)
-            d_prob = grad_out @ v.transpose(-2, -1)
-            row = (grad_out * out).sum(-1, keepdim=True)
-            d_mask = prob.mul_(d_prob.sub_(row))
-            # the mask is broadcast over the batch: reduce like autograd would
-            if mask.shape[0] == 1 and d_mask.shape[0] != 1:
-                d_mask = d_mask.sum(0, keepdim=True)
-            grads[3] = d_mask
-        return tuple(grads)
+    type_y, rel_y, allowed_y = types(ay, rely)
+    type_x, rel_x, allowed_x = types(ax, relx)
+    tile_type = (type_y[:, None] * len(rel_x) + type_x[None, :]).reshape(-1)
+    index = (ry[:, None, :, None] * width + rx[None, :, None, :]).reshape(len(qy) * len(qx), -1)
+    return qy, qx, index, tile_type, (rel_y, allowed_y), (rel_x, allowed_x)
 
 
 def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
-    """NA as fused attention over ``T x T`` query tiles and their ``(T+K-1)^2`` key regions.
+    """NA as gathered attention of ``T x T`` query tiles over their ``(T+K-1)^2`` key regions.
 
-    Keys outside a query's window get ``-inf`` in the additive mask, keys inside get their
-    relative position bias, so the result is exactly NA; the work runs in
-    ``scaled_dot_product_attention`` (fused kernels, no stored probabilities).
+    Keys outside a query's window get ``-inf`` in the additive bias, keys inside their
+    relative position bias, so the result is exactly NA. The biases of the few tile types
+    (interior, and the border tiles whose windows are shifted inwards) are built once per
+    call from ``rpb``; :func:`gathered_attention` runs the fused kernels over chunks of tiles
+    and returns the gradient of those biases (hence of ``rpb``).
     """
     tile = tile or _TILE
     B, h, H, W, d = q.shape
-    qy, ry, ay, rely = _tile_geometry(H, kernel_size, tile, q.device)
-    qx, rx, ax, relx = _tile_geometry(W, kernel_size, tile, q.device)
-    nty, T = qy.shape
-    ntx = qx.shape[0]
-    Ry, Rx = ry.shape[1], rx.shape[1]
-    # (h, nty, ntx, T, T, Ry, Rx): bias of every (query, region key) pair of every tile
-    bias = rpb[:, rely[:, None, :, None, :, None], relx[None, :, None, :, None, :]]
-    allowed = ay[:, None, :, None, :, None] & ax[None, :, None, :, None, :]
-    mask = bias.masked_fill(~allowed, float('-inf')).to(q.dtype)
-    mask = mask.reshape(1, h * nty * ntx, T * T, Ry * Rx)
-    q_t = q[:, :, qy[:, None, :, None], qx[None, :, None, :]].reshape(B, h * nty * ntx, T * T, d)
-    k_t = k[:, :, ry[:, None, :, None], rx[None, :, None, :]].reshape(B, h * nty * ntx, Ry * Rx, d)
-    v_t = v[:, :, ry[:, None, :, None], rx[None, :, None, :]].reshape(B, h * nty * ntx, Ry * Rx, d)
-    out = _MaskedFusedAttention.apply(q_t, k_t, v_t, mask)
-    out = out.reshape(B, h, nty, ntx, T, T, d).permute(0, 1, 2, 4, 3, 5, 6)
-    return out.reshape(B, h, nty * T, ntx * T, d)[:, :, :H, :W]
+    qy, qx, index, tile_type, (rel_y, allowed_y), (rel_x, allowed_x) = _tiled_layout(
+        H, W, kernel_size, tile, q.device)
+    T = qy.shape[1]
+    # (h, Ty, Tx, T, T, Ry, Rx): bias of every (query, region key) pair of every tile type
+    bias = rpb[:, rel_y[:, None, :, None, :, None], rel_x[None, :, None, :, None, :]]
+    allowed = allowed_y[:, None, :, None, :, None] & allowed_x[None, :, None, :, None, :]
+    bias = bias.masked_fill(~allowed, float('-inf'))
+    bias = bias.reshape(h, -1, T * T, index.shape[1])
+    q_t = q[:, :, qy[:, None, :, None], qx[None, :, None, :]]  # (B, h, nTy, nTx, T, T, d)
+    q_t = q_t.reshape(B, h, -1, T * T, d)
+    table = torch.stack([k, v], -2).view(B, h, H * W, 2, d)
+    out = gathered_attention(q_t, table, index, bias, bias_type=tile_type)
+    out = out.reshape(B, h, len(qy), len(qx), T, T, d).permute(0, 1, 2, 4, 3, 5, 6)
+    return out.reshape(B, h, len(qy) * T, len(qx) * T, d)[:, :, :H, :W]
 
 
 class NeighborhoodAttention2d(nn.Module):
