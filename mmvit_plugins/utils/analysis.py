@@ -61,7 +61,11 @@ def build_for_analysis(config, cfg_options=None, backbone_only=False):
                     batch_input_shape=(h, w), scale_factor=(1.0, 1.0))
         if scope == 'mmdet':
             from mmdet.structures import DetDataSample
+            from mmengine.structures import InstanceData
             samples = [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
+            for sample in samples:  # some heads (Sparse R-CNN) unpack them in tensor mode
+                sample.gt_instances = InstanceData(bboxes=x.new_zeros(0, 4),
+                                                   labels=x.new_zeros(0, dtype=torch.long))
             return m(x, samples, mode='tensor')
         if scope == 'mmseg':
             from mmseg.structures import SegDataSample

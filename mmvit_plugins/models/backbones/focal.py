@@ -397,16 +397,22 @@ class FocalWindowAttention(nn.Module):
         index, pad_mask = _gather_index(hp, wp, ws, self.expand_size, self.focal_window,
                                         self.num_pooled, x.device)
         qkv = self.qkv(x)
+        nwh, nww = hp // ws, wp // ws
         # head-major layouts (see gathered_attention)
-        q = qkv[..., :c].reshape(b, hp // ws, ws, wp // ws, ws, nh, hd)
-        q = q.permute(0, 5, 1, 3, 2, 4, 6).reshape(b, nh, -1, ws * ws, hd) * self.scale
+        q = qkv[..., :c].view(b, nwh, ws, nww, ws, nh, hd).permute(0, 5, 1, 3, 2, 4, 6)
+        q = q.reshape(b, nh, nwh * nww, ws * ws, hd).mul_(self.scale)
         # key/value table [padded map | pooled levels | one zero row (pooled padding)]
         w_kv, b_kv = self.qkv.weight[c:], None if self.qkv.bias is None else self.qkv.bias[c:]
-        parts = [qkv[..., c:].reshape(b, hp * wp, 2, nh, hd)]
+        parts = [qkv[..., c:]]
         for p in pooled:  # only k and v of the pooled tokens are used (official q discarded)
-            parts.append(F.linear(p, w_kv, b_kv).reshape(b, -1, 2, nh, hd))
-        parts.append(x.new_zeros(b, 1, 2, nh, hd))
-        table = torch.cat(parts, 1).permute(0, 3, 1, 2, 4).contiguous()  # (B, nH, R, 2, hd)
+            parts.append(F.linear(p, w_kv, b_kv))
+        rows = [part.shape[1] * part.shape[2] for part in parts]
+        table = x.new_empty(b, nh, sum(rows) + 1, 2, hd)  # filled in place: one pass per part
+        start = 0
+        for part, n in zip(parts, rows):
+            table[:, :, start:start + n] = part.reshape(b, n, 2, nh, hd).permute(0, 3, 1, 2, 4)
+            start += n
+        table[:, :, start:] = 0
         window_bias = None
         if pad_mask is not None:
             window_bias = pad_mask.to(x.dtype).unsqueeze(1)  # (nW, 1, N)
