@@ -32,13 +32,18 @@ def _grads(fn, q, table, index, bias, window_bias):
     return [out.detach()] + [t.grad for t in leaves]
 
 
+@pytest.mark.parametrize('store_probs', [False, True])
 @pytest.mark.parametrize('masked', [False, True])
 @pytest.mark.parametrize('chunk_logits', [1, 1 << 20])  # one window per chunk / all at once
-def test_chunked_cpu_path_matches_reference(masked, chunk_logits, monkeypatch):
+def test_chunked_cpu_path_matches_reference(masked, chunk_logits, store_probs, monkeypatch):
     monkeypatch.setattr(ga, 'CHUNK_LOGITS', chunk_logits)
     inputs = _inputs(masked=masked)
     assert ga._use_chunked(inputs[0], inputs[1], inputs[3], 0.0, False)
-    fast = _grads(gathered_attention, *inputs)
+
+    def fast_fn(*args):
+        return gathered_attention(*args, store_probs=store_probs)
+
+    fast = _grads(fast_fn, *inputs)
     ref = _grads(reference_gathered_attention, *inputs)
     for name, a, b in zip(('out', 'q', 'table', 'bias'), fast, ref):
         assert (a - b).abs().max() < 1e-5, name  # fused kernels: float-level exp
@@ -62,8 +67,9 @@ def test_float32_chunked_path():
         assert (a - b).abs().max() < 1e-5, name
 
 
+@pytest.mark.parametrize('store_probs', [False, True])
 @pytest.mark.parametrize('chunk_logits', [1, 1 << 20])
-def test_typed_bias_with_infinite_mask(chunk_logits, monkeypatch):
+def test_typed_bias_with_infinite_mask(chunk_logits, store_probs, monkeypatch):
     """Per-window bias types (neighbourhood-attention tiles) with -inf outside each query's
     keys: outputs and the gradient of every type's bias match the plain formula."""
     monkeypatch.setattr(ga, 'CHUNK_LOGITS', chunk_logits)
@@ -75,6 +81,9 @@ def test_typed_bias_with_infinite_mask(chunk_logits, monkeypatch):
     bias[:, 2, 0, 5:] = float('-inf')
 
     def run(fn, leaves):
+        if fn is gathered_attention:
+            return fn(leaves[0], leaves[1], index, leaves[2], bias_type=types,
+                      store_probs=store_probs)
         return fn(leaves[0], leaves[1], index, leaves[2], bias_type=types)
 
     results = []

@@ -98,29 +98,34 @@ def main():
     if args.header:
         print('| attention | scope | map | heads x d | fwd (ms) | fwd+bwd (ms) |')
         print('|---|---|---|---|---|---|')
-    results = {}
+    # rounds interleave the implementations (forward, then forward+backward), so that the
+    # ratios compare them under the same machine state
+    samples = {(impl, bwd): [] for impl in args.impls for bwd in (False, True)}
     for impl in args.impls:
-        times = []
         for backward in (False, True):
             run(impl, backward)  # warm-up (caches, allocator)
-            samples = []
-            for _ in range(args.repeat):
+    for r in range(args.repeat):
+        for impl in (args.impls if r % 2 == 0 else args.impls[::-1]):
+            for backward in (False, True):
                 start = time.perf_counter()
                 if backward:
                     run(impl, True)
                 else:
                     with torch.no_grad():
                         run(impl, False)
-                samples.append((time.perf_counter() - start) * 1e3)
-            times.append(statistics.median(samples))
-        results[impl] = times
+                samples[impl, backward].append((time.perf_counter() - start) * 1e3)
+    scope = 'module' if args.module else 'core'
+    for impl in args.impls:
+        times = [statistics.median(samples[impl, bwd]) for bwd in (False, True)]
         label = impl + (f' (tile {na._TILE})' if impl == 'na-fast' else '')
-        scope = 'module' if args.module else 'core'
         print(f'| {label} | {scope} | {H}x{W} | {args.heads}x{args.dims} | {times[0]:.1f} | '
               f'{times[1]:.1f} |', flush=True)
-    if 'window' in results and 'na-fast' in results:
-        w, n = results['window'], results['na-fast']
-        print(f'na-fast / window: fwd {n[0] / w[0]:.2f}x, fwd+bwd {n[1] / w[1]:.2f}x')
+    if 'window' in args.impls and 'na-fast' in args.impls:
+        ratios = [statistics.median(n / w for n, w in zip(samples['na-fast', bwd],
+                                                           samples['window', bwd]))
+                  for bwd in (False, True)]
+        print(f'na-fast / window (median of paired ratios): fwd {ratios[0]:.2f}x, '
+              f'fwd+bwd {ratios[1]:.2f}x')
 
 
 if __name__ == '__main__':

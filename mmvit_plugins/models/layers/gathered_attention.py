@@ -65,33 +65,40 @@ def _chunk_mask(bias, bias_type, window_bias, s, e):
 class _ChunkedGatheredAttention(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, q, kv_table, index, bias, bias_type, window_bias):
+    def forward(ctx, q, kv_table, index, bias, bias_type, window_bias, store_probs):
         b, nh, nw, length, d = q.shape
         rows, n = kv_table.shape[2], index.shape[1]
         chunk = _chunk_windows(nh, length, n)
         out, lse = q.new_empty(q.shape), None
+        probs = q.new_empty((b, nh, nw, length, n)) if store_probs else None
         for i in range(b):
             for s in range(0, nw, chunk):
                 e = min(s + chunk, nw)
                 k, v = _gather(kv_table[i], _head_rows(index[s:e], nh, rows), e - s, n)
+                mask = _chunk_mask(bias, bias_type, window_bias, s, e)
+                if store_probs:  # plain softmax, kept for backward
+                    prob = (q[i, :, s:e] @ k.transpose(-2, -1)).add_(mask).softmax(-1)
+                    probs[i, :, s:e] = prob
+                    out[i, :, s:e] = prob @ v
+                    continue
                 # the kernel's (batch, heads) are our (heads, windows)
-                o, l = _CPU_FLASH(q[i, :, s:e], k, v, 0.0, False,
-                                  attn_mask=_chunk_mask(bias, bias_type, window_bias, s, e),
-                                  scale=1.0)
+                o, l = _CPU_FLASH(q[i, :, s:e], k, v, 0.0, False, attn_mask=mask, scale=1.0)
                 if lse is None:
                     lse = l.new_empty((b, nh, nw, length))
                 out[i, :, s:e] = o
                 lse[i, :, s:e] = l
-        ctx.save_for_backward(q, kv_table, index, bias, bias_type, window_bias, out, lse)
+        ctx.save_for_backward(q, kv_table, index, bias, bias_type, window_bias, out,
+                              probs if store_probs else lse)
+        ctx.store_probs = store_probs
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        q, kv_table, index, bias, bias_type, window_bias, out, lse = ctx.saved_tensors
+        q, kv_table, index, bias, bias_type, window_bias, out, saved = ctx.saved_tensors
         b, nh, nw, length, d = q.shape
         rows, n = kv_table.shape[2], index.shape[1]
         chunk = _chunk_windows(nh, length, n)
-        need_q, need_table, _, need_bias, _, _ = ctx.needs_input_grad
+        need_q, need_table, _, need_bias = ctx.needs_input_grad[:4]
         grad_q = torch.empty_like(q) if need_q else None
         grad_table = torch.empty_like(kv_table) if need_table else None
         grad_bias = (torch.zeros(bias.shape, dtype=torch.promote_types(bias.dtype, torch.float32))
@@ -107,10 +114,12 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 head_rows = _head_rows(index[s:e], nh, rows)
                 k, v = _gather(kv_table[i], head_rows, e - s, n)
                 qc, go = q[i, :, s:e], grad_out[i, :, s:e]
-                # P = exp(q k^T + mask - lse): the forward's probabilities, recomputed
-                prob = (qc @ k.transpose(-2, -1)).add_(
-                    _chunk_mask(bias, bias_type, window_bias, s, e))
-                prob = prob.sub_(lse[i, :, s:e].unsqueeze(-1).to(prob.dtype)).exp_()
+                if ctx.store_probs:
+                    prob = saved[i, :, s:e]
+                else:  # P = exp(q k^T + mask - lse): the forward's probabilities, recomputed
+                    prob = (qc @ k.transpose(-2, -1)).add_(
+                        _chunk_mask(bias, bias_type, window_bias, s, e))
+                    prob = prob.sub_(saved[i, :, s:e].unsqueeze(-1).to(prob.dtype)).exp_()
                 grad_logits = (go @ v.transpose(-2, -1)).sub_(delta[i, :, s:e]).mul_(prob)
                 if need_bias and bias_type is None:
                     grad_bias += grad_logits.sum(1)
@@ -128,7 +137,7 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 grad_table[i] = torch.stack([grad_k_rows, grad_v_rows], 1).view(nh, rows, 2, d)
         if need_bias:
             grad_bias = grad_bias.to(bias.dtype)
-        return grad_q, grad_table, None, grad_bias, None, None
+        return grad_q, grad_table, None, grad_bias, None, None, None
 
 
 def _use_chunked(q, kv_table, bias, dropout_p, training):
@@ -139,7 +148,7 @@ def _use_chunked(q, kv_table, bias, dropout_p, training):
 
 
 def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0,
-                       training=False, bias_type=None):
+                       training=False, bias_type=None, store_probs=False):
     """Windowed attention over keys gathered from a table (see the module docstring).
 
     Head-major layouts, so that gathered keys feed GEMMs without copies.
@@ -154,6 +163,9 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
             mask (padding, shift masks).
         dropout_p (float): attention dropout (only when ``training``).
         bias_type (LongTensor, optional): ``(nW,)`` type of every window, with a 4-D bias.
+        store_probs (bool): CPU path, when gradients are needed: keep the probabilities
+            ``(B, nH, nW, L, N)`` for backward (a plain softmax forward) instead of recomputing
+            them from the log-sum-exp of the fused kernel: faster training, more memory.
 
     Returns:
         Tensor: ``(B, nH, nW, L, d)``.
@@ -165,7 +177,10 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
     if window_bias is not None:
         window_bias = window_bias.to(q.dtype)
     if _use_chunked(q, kv_table, bias, dropout_p, training):
-        return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, bias_type, window_bias)
+        store_probs = store_probs and torch.is_grad_enabled() and any(
+            t.requires_grad for t in (q, kv_table, bias))
+        return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, bias_type, window_bias,
+                                               store_probs)
     b, nh, nw, length, d = q.shape
     rows = kv_table.shape[2]
     k, v = _gather(kv_table.flatten(0, 1), _head_rows(index, b * nh, rows), nw, index.shape[1])

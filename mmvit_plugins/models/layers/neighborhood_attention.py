@@ -42,6 +42,10 @@ __all__ = ['neighborhood_window_index', 'neighborhood_attention_2d', 'Neighborho
 
 # Query tile size of the fast path: each T x T tile attends to its (T+K-1)^2 key region.
 _TILE = 7
+# Keep the (tiles, 49, 169) probabilities for backward instead of recomputing them: measured
+# 13-17 % faster forward+backward on CPU, for ~4 bytes x 169 per query and head (small next
+# to the deformable blocks' memory).
+_STORE_PROBS = True
 
 
 def neighborhood_window_index(length, kernel_size, device=None):
@@ -185,7 +189,8 @@ def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
     q_t = q[:, :, qy[:, None, :, None], qx[None, :, None, :]]  # (B, h, nTy, nTx, T, T, d)
     q_t = q_t.reshape(B, h, -1, T * T, d)
     table = torch.stack([k, v], -2).view(B, h, H * W, 2, d)
-    out = gathered_attention(q_t, table, index, bias, bias_type=tile_type)
+    out = gathered_attention(q_t, table, index, bias, bias_type=tile_type,
+                             store_probs=_STORE_PROBS)
     out = out.reshape(B, h, len(qy), len(qx), T, T, d).permute(0, 1, 2, 4, 3, 5, 6)
     return out.reshape(B, h, len(qy) * T, len(qx) * T, d)[:, :, :H, :W]
 
