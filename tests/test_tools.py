@@ -147,3 +147,25 @@ def test_demo_prints_map_and_writes_the_picture(tmp_path):
     import cv2
     img = cv2.imread(osp.join(wd, 'predictions.png'))
     assert img is not None and img.shape == (192, 768, 3)  # one row of 3 tiles of 256x192
+
+
+def test_compare_latency_tool():
+    """Paired comparison: one row with both models' latencies and the median paired ratio."""
+    proc = run_tool(['analysis_tools/compare_latency.py', CLS_CFG, CLS_CFG, '--labels', 'a', 'b',
+                     '--shape', '64', '--backbone-only', '--mode', 'fwdbwd', '--rounds', '2',
+                     '--header'])
+    row = proc.stdout.strip().splitlines()[-1]
+    cells = [c.strip() for c in row.strip('|').split('|')]
+    assert cells[0] == 'a vs b' and cells[1] == '1x3x64x64' and cells[2] == 'fwd+bwd'
+    median_a, min_a = (float(t) for t in cells[3].split('/'))
+    assert median_a >= min_a > 0
+    assert float(cells[5]) > 0  # same model twice: a ratio near 1, but timing is not asserted
+
+
+def test_na_benchmark_tool():
+    proc = run_tool(['analysis_tools/na_benchmark.py', '--size', '16', '20', '--heads', '2',
+                     '--dims', '8', '--repeat', '1', '--module'])
+    lines = proc.stdout.strip().splitlines()
+    labels = [line.split('|')[1].strip() for line in lines if line.startswith('|')]
+    assert labels == ['window', 'na-fast (tile 7)', 'na-reference']
+    assert 'median of paired ratios' in lines[-1]

@@ -147,9 +147,10 @@ def _tiled_layout(height, width, kernel_size, tile, device):
     Returns:
         tuple: ``query_y (nTy, T)``, ``query_x (nTx, T)`` (query positions of the tiles),
         ``index (nTy * nTx, Ry * Rx)`` (flat key positions of every tile's region),
-        ``tile_type (nTy * nTx,)`` and, per axis, ``(rel, allowed)`` of one representative
-        tile of each type (interior tiles all share one type; border tiles, whose windows
-        are shifted inwards, add a few).
+        ``tile_type (nTy * nTx,)`` (interior tiles all share one type; border tiles, whose
+        windows are shifted inwards, add a few) and ``bias_index (types * T^2 * Ry * Rx,)``,
+        the entries of the flattened ``(2K-1)^2`` bias table for every (type, query, key),
+        pointing one past the table (a ``-inf`` column) outside the query's window.
     """
     qy, ry, ay, rely = _tile_geometry(height, kernel_size, tile, device)
     qx, rx, ax, relx = _tile_geometry(width, kernel_size, tile, device)
@@ -164,7 +165,12 @@ def _tiled_layout(height, width, kernel_size, tile, device):
     type_x, rel_x, allowed_x = types(ax, relx)
     tile_type = (type_y[:, None] * len(rel_x) + type_x[None, :]).reshape(-1)
     index = (ry[:, None, :, None] * width + rx[None, :, None, :]).reshape(len(qy) * len(qx), -1)
-    return qy, qx, index, tile_type, (rel_y, allowed_y), (rel_x, allowed_x)
+    # (Ty, Tx, T, T, Ry, Rx) entries of the flattened bias table, -inf column outside windows
+    side = 2 * kernel_size - 1
+    bias_index = rel_y[:, None, :, None, :, None] * side + rel_x[None, :, None, :, None, :]
+    allowed = allowed_y[:, None, :, None, :, None] & allowed_x[None, :, None, :, None, :]
+    bias_index = bias_index.masked_fill(~allowed, side * side).reshape(-1)
+    return qy, qx, index, tile_type, bias_index
 
 
 def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
@@ -178,14 +184,11 @@ def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
     """
     tile = tile or _TILE
     B, h, H, W, d = q.shape
-    qy, qx, index, tile_type, (rel_y, allowed_y), (rel_x, allowed_x) = _tiled_layout(
-        H, W, kernel_size, tile, q.device)
+    qy, qx, index, tile_type, bias_index = _tiled_layout(H, W, kernel_size, tile, q.device)
     T = qy.shape[1]
-    # (h, Ty, Tx, T, T, Ry, Rx): bias of every (query, region key) pair of every tile type
-    bias = rpb[:, rel_y[:, None, :, None, :, None], rel_x[None, :, None, :, None, :]]
-    allowed = allowed_y[:, None, :, None, :, None] & allowed_x[None, :, None, :, None, :]
-    bias = bias.masked_fill(~allowed, float('-inf'))
-    bias = bias.reshape(h, -1, T * T, index.shape[1])
+    # (h, types, T^2, Ry * Rx): bias of every (query, region key) pair of every tile type
+    rpb_flat = torch.cat([rpb.flatten(1), rpb.new_full((h, 1), float('-inf'))], 1)
+    bias = rpb_flat.index_select(1, bias_index).view(h, -1, T * T, index.shape[1])
     q_t = q[:, :, qy[:, None, :, None], qx[None, :, None, :]]  # (B, h, nTy, nTx, T, T, d)
     q_t = q_t.reshape(B, h, -1, T * T, d)
     table = torch.stack([k, v], -2).view(B, h, H * W, 2, d)
