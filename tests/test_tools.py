@@ -169,3 +169,15 @@ def test_na_benchmark_tool():
     labels = [line.split('|')[1].strip() for line in lines if line.startswith('|')]
     assert labels == ['window', 'na-fast (tile 7)', 'na-reference']
     assert 'median of paired ratios' in lines[-1]
+
+
+def test_train_accepts_toolbox_config_paths(tmp_path):
+    """``mmdet::`` paths resolve to the installed config (the run then stops at the missing
+    COCO files, not at the path); an unknown toolbox gets a clear message."""
+    data_root = f'train_dataloader.dataset.data_root={tmp_path}/coco/'
+    proc = run_tool(['train.py', 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', '--work-dir',
+                     tmp_path, '--cfg-options', data_root], check=False)
+    assert proc.returncode != 0
+    assert f'dataset path not found: {tmp_path}/coco/' in proc.stderr
+    proc = run_tool(['test.py', 'nopkg::x/y.py', tmp_path / 'x.pth'], check=False)
+    assert proc.returncode != 0 and "cannot resolve config 'nopkg::x/y.py'" in proc.stderr

@@ -19,7 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
 from mmvit_plugins.utils.launch import (check_checkpoint_matches,  # noqa: E402
-                                        check_dataset_paths, default_work_dir,
+                                        check_dataset_paths, config_path, default_work_dir,
                                         setup_cpu_distributed, teardown_distributed)
 
 
@@ -72,6 +72,7 @@ def add_dump(cfg, out, scope):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.config = config_path(args.config)
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             sys.exit(f'{what} not found: {path}')

@@ -17,8 +17,9 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
-from mmvit_plugins.utils.launch import (check_dataset_paths, default_work_dir,  # noqa: E402
-                                        setup_cpu_distributed, teardown_distributed)
+from mmvit_plugins.utils.launch import (check_dataset_paths, config_path,  # noqa: E402
+                                        default_work_dir, setup_cpu_distributed,
+                                        teardown_distributed)
 
 
 def parse_args(argv=None):
@@ -45,6 +46,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.config = config_path(args.config)
     if not osp.isfile(args.config):
         sys.exit(f'config not found: {args.config}')
     cfg = Config.fromfile(args.config)

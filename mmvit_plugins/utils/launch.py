@@ -2,6 +2,7 @@
 and checks that turn a missing dataset or a wrong checkpoint into a clear message."""
 import os
 import os.path as osp
+import sys
 
 from ..datasets.toy import missing_data_message
 
@@ -116,3 +117,17 @@ def teardown_distributed():
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def config_path(path):
+    """A config argument as a file path: ``mmdet::``/``mmseg::``/``mmpretrain::`` paths (configs
+    shipped inside an installed toolbox, as in ``_base_`` lists) resolve to the installed file;
+    a package that is not installed gets a clear error."""
+    if '::' not in path:
+        return path
+    from .analysis import resolve_config_path
+    try:
+        return resolve_config_path(path)
+    except Exception as exc:  # mmengine raises several types for unknown packages
+        sys.exit(f'cannot resolve config {path!r}: {exc} (is the toolbox before "::" '
+                 f'installed? e.g. pip install -r requirements/mminstall.txt)')
