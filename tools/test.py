@@ -13,7 +13,7 @@ import sys  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -31,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the raw predictions to this pickle file '
                         '(mmseg: a folder for the predicted label maps)')
     parser.add_argument('--show-dir', help='save images with drawn predictions here')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation (needs tta_model and tta_pipeline in the '
+                        'config)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -54,6 +57,23 @@ def enable_visualization(cfg, show_dir, scope):
         cfg.visualizer['save_dir'] = show_dir
     else:  # mmdet: images go to <work_dir>/<timestamp>/<test_out_dir>
         hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
+
+
+def enable_tta(cfg):
+    """Wrap the model in the config's ``tta_model`` and test with ``tta_pipeline`` (as the
+    toolboxes' own test.py do)."""
+    missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
+    if missing:
+        sys.exit(f'--tta needs {" and ".join(missing)} in the config (e.g. mmdet: '
+                 "tta_model = dict(type='DetTTAModel', ...) and a TestTimeAug pipeline; the "
+                 'toolboxes\' dataset bases define tta_pipeline)')
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # wrappers (ConcatDataset, RepeatDataset, ...)
+        dataset = dataset['dataset']
+    if 'batch_shapes_cfg' in dataset:  # YOLO-style batch shapes do not apply to TTA
+        dataset.batch_shapes_cfg = None
+    dataset.pipeline = cfg.tta_pipeline
 
 
 def add_dump(cfg, out, scope):
@@ -83,6 +103,8 @@ def main(argv=None):
     scope = cfg.get('default_scope', 'mmdet')
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        enable_tta(cfg)
     if args.show_dir:
         enable_visualization(cfg, args.show_dir, scope)
     if args.out:

@@ -7,6 +7,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(head=dict(num_classes=4, topk=(1, )))
+tta_model = dict(type='AverageClsScoreTTA')  # tools/test.py --tta
 default_hooks = dict(logger=dict(type='LoggerHook', interval=5),
                      checkpoint=dict(type='CheckpointHook', interval=1))
 randomness = dict(seed=0, deterministic=True)

@@ -87,6 +87,9 @@ def check_checkpoint_matches(model, checkpoint):
     except Exception as e:
         raise ValueError(f'{checkpoint} is not a readable checkpoint ({type(e).__name__}: '
                          f'{e}); is the file complete?') from None
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module  # MMEngine loads the checkpoint into the wrapped model too
     own = model.state_dict()
     shared = [k for k in own if k in state]
     wrong_shape = [k for k in shared if tuple(own[k].shape) != tuple(state[k].shape)]

@@ -17,6 +17,15 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=64),
     dict(type='PackInputs'),
 ]
+# test-time augmentation (tools/test.py --tta): original and horizontally flipped crops
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=72, edge='short'),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='RandomFlip', prob=0.), dict(type='RandomFlip', prob=1.)],
+                     [dict(type='PackInputs')]]),
+]
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='meta/train.txt',
