@@ -19,7 +19,6 @@ window once and calls ``scaled_dot_product_attention``, whose kernels handle the
 gradient. ``reference_gathered_attention`` is the plain formula; tests check all three agree.
 """
 import torch
-import torch.nn.functional as F
 
 from .attention import multihead_attention
 
