@@ -372,23 +372,19 @@ class FocalWindowAttention(nn.Module):
         return self._forward_reference(x, pooled, shift_mask)
 
     def _windows_to_map(self, out, b, hp, wp):
-        # out: (B * nW, nH, ws^2, >= hd) -> (B, Hp, Wp, C)
+        # out: (B * nW, nH, ws^2, hd) -> (B, Hp, Wp, C)
         ws, hd = self.window_size, self.head_dims
-        out = out[..., :hd].reshape(b, hp // ws, wp // ws, self.num_heads, ws, ws, hd)
+        out = out.reshape(b, hp // ws, wp // ws, self.num_heads, ws, ws, hd)
         return out.permute(0, 1, 4, 2, 5, 3, 6).reshape(b, hp, wp, self.dims)
 
-    def _full_mask(self, bias, shift_mask, pad_mask, b):
-        """bias (nH, A, N) [+ shift (nW, A, A) on the first A keys] [+ pad (nW, N)]
-        -> broadcastable to (B * nW, nH, A, N)."""
-        mask = bias.unsqueeze(0)
-        area = self.window_size**2
+    def _window_mask(self, shift_mask, pad_mask, num_keys, dtype):
+        """The constant per-window additive mask ``(nW, A or 1, N)``: the Swin shift mask
+        ``(nW, A, A)`` on the first A (in-window) keys plus the pooled-padding mask ``(nW, N)``;
+        None if there is neither."""
+        mask = None if pad_mask is None else pad_mask.to(dtype).unsqueeze(1)
         if shift_mask is not None:
-            extra = F.pad(shift_mask, (0, mask.shape[-1] - area))
-            mask = mask + extra.unsqueeze(1)
-        if pad_mask is not None:
-            mask = mask + pad_mask[:, None, None, :]
-        if mask.shape[0] > 1 and b > 1:
-            mask = mask.repeat(b, 1, 1, 1)
+            shift = F.pad(shift_mask, (0, num_keys - self.window_size**2)).to(dtype)
+            mask = shift if mask is None else shift + mask
         return mask
 
     def _forward_fast(self, x, pooled, shift_mask):
@@ -413,15 +409,10 @@ class FocalWindowAttention(nn.Module):
             table[:, :, start:start + n] = part.reshape(b, n, 2, nh, hd).permute(0, 3, 1, 2, 4)
             start += n
         table[:, :, start:] = 0
-        window_bias = None
-        if pad_mask is not None:
-            window_bias = pad_mask.to(x.dtype).unsqueeze(1)  # (nW, 1, N)
-        if shift_mask is not None:  # (nW, A, A) on the in-window keys
-            shift = F.pad(shift_mask, (0, index.shape[1] - ws * ws)).to(x.dtype)
-            window_bias = shift if window_bias is None else shift + window_bias
-        out = gathered_attention(q, table, index, self.position_bias(), window_bias,
+        window_mask = self._window_mask(shift_mask, pad_mask, index.shape[1], x.dtype)
+        out = gathered_attention(q, table, index, self.position_bias(), window_mask,
                                  self.attn_drop, self.training)  # (B, nH, nW, ws^2, hd)
-        out = out.view(b, nh, hp // ws, wp // ws, ws, ws, hd)
+        out = out.view(b, nh, nwh, nww, ws, ws, hd)
         return out.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, c)
 
     def _forward_reference(self, x, pooled, shift_mask):
@@ -469,7 +460,10 @@ class FocalWindowAttention(nn.Module):
             pad_mask = torch.cat([torch.zeros_like(pad_masks[0][:, :0]).new_zeros(
                 pad_masks[0].shape[0], k_all.shape[2] - sum(m.shape[1] for m in pad_masks))]
                 + pad_masks, 1)
-        mask = self._full_mask(self.position_bias(), shift_mask, pad_mask, b)
+        mask = self.position_bias().unsqueeze(0)  # (1 or B * nW, nH, A, N)
+        window_mask = self._window_mask(shift_mask, pad_mask, k_all.shape[2], x.dtype)
+        if window_mask is not None:
+            mask = (mask + window_mask.unsqueeze(1)).repeat(b, 1, 1, 1)
         out = multihead_attention(q_w, k_all, v_all, self.scale, bias=mask, impl='reference',
                                   dropout_p=self.attn_drop, training=self.training)
         return self._windows_to_map(out, b, hp, wp)

@@ -14,9 +14,11 @@ On CPU (no attention dropout) a custom autograd function processes a few windows
 it gathers their keys into a small reused buffer, runs PyTorch's fused flash kernel forward
 (keeping only the output and its log-sum-exp) and, in backward, gathers again and computes
 the gradients of ``q``, of the table (scattered with ``index_add_``) and of the shared
-``bias`` from one recomputed probability block per chunk. Elsewhere (CUDA) it gathers every
-window once and calls ``scaled_dot_product_attention``, whose kernels handle the bias and its
-gradient. ``reference_gathered_attention`` is the plain formula; tests check all three agree.
+``bias`` from one recomputed probability block per chunk; with ``store_probs`` a plain
+softmax forward keeps the probabilities instead (faster training, more memory). Elsewhere
+(CUDA) it gathers every window once and calls ``scaled_dot_product_attention``, whose kernels
+handle the bias and its gradient. ``reference_gathered_attention`` is the plain formula;
+tests check all three agree.
 """
 import torch
 

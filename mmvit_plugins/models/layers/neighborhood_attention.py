@@ -22,9 +22,9 @@ Two implementations, selected with ``impl``:
   its region with an additive bias holding the relative position bias inside each query's
   window and ``-inf`` outside. Interior tiles share one such bias; the border tiles (windows
   shifted inwards) add a few types. The tiles run through
-  :func:`~mmvit_plugins.models.layers.gathered_attention.gathered_attention` (fused flash
-  kernel on chunks of tiles, keys gathered from one table per chunk and never stored, bias
-  gradient from a recomputed probability block). It computes ``(T+K-1)^2 = 169`` logits per
+  :func:`~mmvit_plugins.models.layers.gathered_attention.gathered_attention`: chunks of
+  tiles, keys gathered from one table per chunk and never stored, the tiles' probabilities
+  kept for the backward pass (``_STORE_PROBS``). It computes ``(T+K-1)^2 = 169`` logits per
   query where NA needs 49: the price of dense GEMMs instead of ``1 x d`` products.
 
 No loop runs over pixels: tiles and neighbourhoods are gathered with precomputed indices.
