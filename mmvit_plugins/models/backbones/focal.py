@@ -59,7 +59,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
-from ..layers.gathered_attention import gathered_attention, plan_chunks
+from ..layers.gathered_attention import gathered_attention
 from .base import BaseBackbone, drop_path_rates
 
 # Masks are added as -100 (not -inf), as in the official code.
@@ -175,20 +175,6 @@ def _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, de
         pad_mask = torch.zeros(index.shape).masked_fill(index == pad_row, MASK_VALUE)
         pad_mask = pad_mask.to(device)
     return index.to(device), pad_mask
-
-
-@lru_cache(maxsize=128)
-def _chunk_plan(hp, wp, window_size, expand_size, focal_window, num_pooled, num_heads, device):
-    """CPU chunks of windows for :func:`gathered_attention` that skip pooled-padding keys, or
-    None if there are none. A padding key is a zero key and value behind the -100 mask: its
-    weight exp(bias - 100 - lse) is far below float32 resolution of the row (which always
-    holds the window's own tokens), so leaving it out changes nothing measurable (tests:
-    fast path against the reference path, outputs and gradients)."""
-    index, pad_mask = _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled,
-                                    device)
-    if pad_mask is None or device.type != 'cpu':
-        return None
-    return plan_chunks(index, pad_mask == 0, num_heads, window_size**2)
 
 
 def window_partition(x, window_size):
@@ -424,11 +410,8 @@ class FocalWindowAttention(nn.Module):
             start += n
         table[:, :, start:] = 0
         window_mask = self._window_mask(shift_mask, pad_mask, index.shape[1], x.dtype)
-        chunks = _chunk_plan(hp, wp, ws, self.expand_size, self.focal_window, self.num_pooled,
-                             nh, x.device)
         out = gathered_attention(q, table, index, self.position_bias(), window_mask,
-                                 self.attn_drop, self.training,
-                                 chunks=chunks)  # (B, nH, nW, ws^2, hd)
+                                 self.attn_drop, self.training)  # (B, nH, nW, ws^2, hd)
         out = out.view(b, nh, nwh, nww, ws, ws, hd)
         return out.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, c)
 
