@@ -107,7 +107,7 @@ def test_bias_shape_and_type_must_agree():
 
 def test_masked_logits_get_exact_zero_probability_in_backward():
     """The backward recomputation flushes probabilities below float32's normal range (the
-    fast exp path) to zero: a -100-masked key gets exactly no gradient, as in float32."""
+    fast exp path) to zero: a -100-masked key gets exactly no gradient, as a -inf mask would."""
     q, table, index, bias, _ = _inputs(masked=False, dtype=torch.float32)
     window_bias = torch.zeros(7, 5, 11)
     window_bias[:, :, 3] = -100.0
