@@ -14,11 +14,12 @@ def resolve_config_path(path):
     return _get_external_cfg_base_path(get_installed_path(package), rel)
 
 
-def build_model(cfg, backbone_only=False):
+def build_model(cfg, backbone_only=False, name='the config'):
     """Build ``cfg.model`` (or only its backbone) the way MMEngine's Runner does, without
     loading pretrained weights and with SyncBN reverted to BN so it runs in one process.
 
     Returns ``(model, scope)``; the config's ``default_scope`` becomes the current scope.
+    ``name`` (the config's path) starts the error for a model without a backbone.
     """
     import mmvit_plugins  # noqa: F401
     from mmengine.model import revert_sync_batchnorm
@@ -34,7 +35,7 @@ def build_model(cfg, backbone_only=False):
         model_cfg.backbone.init_cfg = None
     if backbone_only:
         if 'backbone' not in model_cfg:
-            raise ValueError('backbone_only needs a model with a backbone')
+            raise ValueError(f'{name}: --backbone-only needs a model with a backbone')
         model_cfg = model_cfg.backbone
     return revert_sync_batchnorm(MODELS.build(model_cfg)), scope
 
@@ -49,9 +50,7 @@ def build_for_analysis(config, cfg_options=None, backbone_only=False):
     cfg = Config.fromfile(resolve_config_path(config)) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    if backbone_only and 'backbone' not in cfg.model:
-        raise ValueError(f'{config}: --backbone-only needs a model with a backbone')
-    model, scope = build_model(cfg, backbone_only)
+    model, scope = build_model(cfg, backbone_only, name=config)
     if backbone_only:
         return model, lambda m, x: m(x), scope
 

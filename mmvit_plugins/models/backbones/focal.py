@@ -457,9 +457,9 @@ class FocalWindowAttention(nn.Module):
         k_all, v_all = torch.cat(k_all, 2), torch.cat(v_all, 2)
         pad_mask = None
         if pad_masks:
-            pad_mask = torch.cat([torch.zeros_like(pad_masks[0][:, :0]).new_zeros(
-                pad_masks[0].shape[0], k_all.shape[2] - sum(m.shape[1] for m in pad_masks))]
-                + pad_masks, 1)
+            unpadded = pad_masks[0].new_zeros(  # in-window and rolled keys
+                pad_masks[0].shape[0], k_all.shape[2] - sum(m.shape[1] for m in pad_masks))
+            pad_mask = torch.cat([unpadded] + pad_masks, 1)
         mask = self.position_bias().unsqueeze(0)  # (1 or B * nW, nH, A, N)
         window_mask = self._window_mask(shift_mask, pad_mask, k_all.shape[2], x.dtype)
         if window_mask is not None:
