@@ -3,8 +3,8 @@ import pytest
 import torch
 from utils import check_norm_state, max_abs_diff
 
-from mmvit_plugins.models.backbones.focal import (FocalBlock, FocalTransformer,
-                                                  mixed_relative_index,
+from mmvit_plugins.models.backbones.focal import (FocalBlock, FocalTransformer, _fast_layout,
+                                                  _gather_index, mixed_relative_index,
                                                   rolled_neighbour_offsets)
 
 SMALL = dict(embed_dims=24, depths=[1, 2, 1, 1], num_heads=[1, 3, 2, 4])
@@ -289,3 +289,18 @@ def test_pretrained_with_larger_focal_windows_resizes_the_pooled_tables(tmp_path
                        src.layers[1].blocks[1].attn.qkv.weight)
     with torch.no_grad():
         assert torch.isfinite(det.eval()(torch.randn(1, 3, 96, 128))[3]).all()
+
+
+def test_cpu_chunks_leave_out_only_pooled_padding():
+    """The fast path's CPU chunks (stage 0 of Focal-T at 512x512: a 133x133 padded map) skip
+    pooled-padding keys shared by a row of windows, and nothing else."""
+    args = (133, 133, 7, 3, 15, 1)
+    index, pad_mask = _gather_index(*args, torch.device('cpu'))
+    _, window_mask, chunks = _fast_layout(*args, 0, 3, torch.float32, torch.device('cpu'))
+    assert torch.equal(window_mask, pad_mask.unsqueeze(1))
+    computed = torch.zeros(index.shape, dtype=torch.bool)
+    for c in chunks:
+        assert c.start // 19 == (c.end - 1) // 19
+        computed[c.start:c.end, slice(None) if c.cols is None else c.cols] = True
+    assert (computed | (pad_mask < 0)).all()  # every key left out is padding
+    assert (~computed).sum() > 0.15 * index.numel()  # most of the padding (20%) is left out

@@ -114,3 +114,74 @@ def test_masked_logits_get_exact_zero_probability_in_backward():
     bias = bias.clone().requires_grad_()
     gathered_attention(q, table, index, bias, window_bias).sum().backward()
     assert (bias.grad[:, :, 3] == 0).all() and (bias.grad[:, :, 4] != 0).all()
+
+
+def _padded_inputs(windows=12, keys=10, rows=30, dtype=torch.float64):
+    """Inputs whose last table row is zero, and keys pointing at it behind -100 (padding):
+    each window has its own set of padding keys, some shared with its neighbours."""
+    q, table, index, bias, _ = _inputs(windows=windows, keys=keys, rows=rows, masked=False,
+                                       dtype=dtype)
+    table[:, :, -1] = 0
+    # as Focal's border windows: padding shared by a row of windows (the last keys in the
+    # first row, keys 5-6 in the third) plus some of each window's own
+    g = torch.Generator().manual_seed(2)
+    skippable = torch.rand(windows, keys, generator=g) < 0.2
+    skippable[:4, 7:] = True
+    skippable[8:, 5:7] = True
+    skippable[:, 0] = False  # every window keeps a key
+    skippable[5] = False  # a window without padding
+    index = index.clamp(max=rows - 2).masked_fill(skippable, rows - 1)
+    window_bias = torch.zeros(windows, 1, keys, dtype=dtype).masked_fill(
+        skippable.unsqueeze(1), -100.0)
+    return q, table, index, bias, window_bias, skippable
+
+
+@pytest.mark.parametrize('chunk_logits', [1, 150, 1 << 20])
+def test_chunks_that_skip_padding_match_reference(chunk_logits, monkeypatch):
+    """Chunks from plan_chunks leave out padding keys (zero key and value behind -100):
+    outputs and gradients equal the formula over every key."""
+    monkeypatch.setattr(ga, 'CHUNK_LOGITS', chunk_logits)
+    q, table, index, bias, window_bias, skippable = _padded_inputs()
+    chunks = ga.plan_chunks(index, 3, 5, window_bias, skippable, row_length=4)
+    if chunk_logits > 1:  # (one window per chunk keeps only its own keys)
+        assert any(c.cols is not None for c in chunks)
+    assert sum((c.end - c.start) * c.index.shape[1] for c in chunks) < index.numel()
+
+    def fast_fn(*args):
+        return gathered_attention(*args, chunks=chunks)
+
+    fast = _grads(fast_fn, q, table, index, bias, window_bias)
+    ref = _grads(reference_gathered_attention, q, table, index, bias, window_bias)
+    for name, a, b in zip(('out', 'q', 'table', 'bias'), fast, ref):
+        assert (a - b).abs().max() < 1e-5, name
+
+
+def test_plan_chunks_keeps_every_key_some_window_needs():
+    _, _, index, _, window_bias, skippable = _padded_inputs()
+    chunks = ga.plan_chunks(index, 3, 5, window_bias, skippable, row_length=4)
+    assert chunks[0].start == 0 and chunks[-1].end == 12
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.end == b.start
+    for c in chunks:
+        assert c.start // 4 == (c.end - 1) // 4  # within one window row
+        needed = (~skippable[c.start:c.end]).any(0)
+        cols = torch.arange(10) if c.cols is None else c.cols
+        assert needed.nonzero().view(-1).tolist() == cols.tolist()
+        assert torch.equal(c.index, index[c.start:c.end, cols])
+        wb = window_bias[c.start:c.end, :, cols]
+        assert (c.window_bias is None and not wb.any()) or torch.equal(c.window_bias, wb)
+
+
+def test_plan_and_chunk_validation():
+    q, table, index, bias, window_bias, skippable = _padded_inputs()
+    with pytest.raises(ValueError, match='skippable must be'):
+        ga.plan_chunks(index, 3, 5, window_bias, skippable[:, :5])
+    with pytest.raises(ValueError, match='at least one key'):
+        ga.plan_chunks(index, 3, 5, window_bias, torch.ones_like(skippable))
+    chunks = ga.plan_chunks(index, 3, 5, window_bias, skippable, row_length=4)
+    for wrong in (chunks[1:], chunks[:-1], chunks[:1] + chunks[2:], []):
+        with pytest.raises(ValueError, match='cover the 12 windows'):
+            gathered_attention(q, table, index, bias, window_bias, chunks=wrong)
+    with pytest.raises(ValueError, match='without bias_type'):
+        gathered_attention(q, table, index, bias.unsqueeze(1), window_bias,
+                           bias_type=torch.zeros(12, dtype=torch.long), chunks=chunks)

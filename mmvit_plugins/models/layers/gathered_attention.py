@@ -19,7 +19,15 @@ softmax forward keeps the probabilities instead (faster training, more memory). 
 (CUDA) it gathers every window once and calls ``scaled_dot_product_attention``, whose kernels
 handle the bias and its gradient. ``reference_gathered_attention`` is the plain formula;
 tests check all three agree.
+
+A chunk may leave out keys that are padding for all of its windows (Focal's pooled padding:
+a zero key and value behind a -100 mask): :func:`plan_chunks` groups windows so that they
+share most of their padding and returns, per chunk, the kept key positions; windows keep
+their masks on the kept keys, so every computed logit is the formula's, and a left-out
+key's weight, below ``exp(-100)`` of the row's largest, is under float32 resolution.
 """
+from typing import NamedTuple, Optional
+
 import torch
 
 from .attention import multihead_attention
@@ -48,6 +56,73 @@ def _chunk_windows(num_heads, queries, keys):
     return max(1, CHUNK_LOGITS // (num_heads * queries * keys))
 
 
+class WindowChunk(NamedTuple):
+    """Windows ``[start, end)`` of one chunk of the CPU path, attending to their keys at
+    positions ``cols`` (None: all N) through table rows ``index`` ``(n, K)``, with the window
+    masks ``window_bias`` ``(n, L or 1, K)`` (None: no window mask on these keys)."""
+    start: int
+    end: int
+    cols: Optional[torch.Tensor]
+    index: torch.Tensor
+    window_bias: Optional[torch.Tensor]
+
+
+def plan_chunks(index, num_heads, queries, window_bias=None, skippable=None, row_length=None):
+    """Group windows into chunks for the CPU path of :func:`gathered_attention`.
+
+    Args:
+        index (LongTensor): ``(nW, N)``, as for :func:`gathered_attention`.
+        num_heads (int), queries (int): nH and L, which size the chunks (``CHUNK_LOGITS``).
+        window_bias (Tensor, optional): ``(nW, L or 1, N)`` window masks.
+        skippable (BoolTensor, optional): ``(nW, N)``, True for keys that may be left out of
+            their window: padding whose key and value are zero behind a window mask of at most
+            -100 for every query (its weight, below ``exp(-100 + bias - row max)``, is far
+            under float32 resolution of the row). A chunk computes only the keys that some
+            of its windows cannot skip; the others keep their masks on them.
+        row_length (int, optional): windows per row of the window grid; chunks stay within
+            one row, where Focal's clipped pooled rows are shared.
+
+    Returns:
+        list[WindowChunk]
+    """
+    nw, n = index.shape
+    if skippable is None:
+        step = _chunk_windows(num_heads, queries, n)
+        return [WindowChunk(s, min(s + step, nw), None, index[s:s + step],
+                            None if window_bias is None else window_bias[s:s + step])
+                for s in range(0, nw, step)]
+    if tuple(skippable.shape) != (nw, n):
+        raise ValueError(f'skippable must be (nW, N) = {(nw, n)}, got {tuple(skippable.shape)}')
+    live = ~skippable.detach().cpu().numpy().astype(bool)
+    if not live.any(1).all():
+        raise ValueError('every window needs at least one key that is not skippable')
+    row_length = row_length or nw
+    chunks, col_sets, s = [], {}, 0
+    while s < nw:
+        union, e = live[s].copy(), s + 1
+        row_end = min(nw, (s // row_length + 1) * row_length)
+        while e < row_end:
+            grown = union | live[e]
+            if (e + 1 - s) * num_heads * queries * int(grown.sum()) > CHUNK_LOGITS:
+                break
+            union, e = grown, e + 1
+        if union.all():
+            cols, rows = None, index[s:e]
+            wb = None if window_bias is None else window_bias[s:e]
+        else:
+            key = union.tobytes()
+            if key not in col_sets:
+                col_sets[key] = torch.from_numpy(union.nonzero()[0]).to(index.device)
+            cols = col_sets[key]
+            rows = index[s:e].index_select(1, cols)
+            wb = None if window_bias is None else window_bias[s:e].index_select(-1, cols)
+        if wb is not None and not bool(wb.any()):
+            wb = None
+        chunks.append(WindowChunk(s, e, cols, rows, wb))
+        s = e
+    return chunks
+
+
 def _head_rows(index, num_heads, rows):
     """Rows of ``index`` (any shape) in the ``(nH * R)``-row view of a head-major table:
     ``(nH, index.numel())``."""
@@ -65,34 +140,70 @@ def _gather(table, head_rows, num_windows, num_keys):
     return g[..., 0, :], g[..., 1, :]
 
 
-def _chunk_mask(bias, bias_type, window_bias, s, e):
-    """(nH, n or 1, L, N): the bias of the chunk's windows plus their window masks."""
-    if bias_type is None:
-        mask = bias.unsqueeze(1)
-    else:
-        mask = bias.index_select(1, bias_type[s:e])
-    if window_bias is None:
-        return mask
-    return mask + window_bias[s:e].unsqueeze(0)
+class _ChunkBias:
+    """The shared bias of each chunk's kept keys (selected once per set of kept keys), and
+    the accumulation of its gradient."""
+
+    def __init__(self, bias, bias_type):
+        self.bias, self.bias_type = bias, bias_type
+        self._by_key = None  # (N, ..., L): rows of the kept keys are selected as one block
+        self._selected, self._grads = {}, {}
+
+    def mask(self, chunk):
+        """(nH, n or 1, L, K): the chunk's bias plus its window masks."""
+        if self.bias_type is not None:
+            mask = self.bias.index_select(1, self.bias_type[chunk.start:chunk.end])
+        elif chunk.cols is None:
+            mask = self.bias.unsqueeze(1)
+        else:
+            key = id(chunk.cols)
+            mask = self._selected.get(key)
+            if mask is None:
+                if self._by_key is None:
+                    self._by_key = self.bias.permute(2, 0, 1).contiguous()
+                mask = self._by_key.index_select(0, chunk.cols).permute(1, 2, 0)
+                self._selected[key] = mask = mask.contiguous().unsqueeze(1)
+        if chunk.window_bias is None:
+            return mask
+        return mask + chunk.window_bias.to(mask.dtype).unsqueeze(0)
+
+    def add_grad(self, grad, chunk, grad_logits):
+        """Accumulate the chunk's ``grad_logits`` ``(nH, n, L, K)`` into ``grad``."""
+        if self.bias_type is not None:
+            grad.index_add_(1, self.bias_type[chunk.start:chunk.end], grad_logits.to(grad.dtype))
+        elif chunk.cols is None:
+            grad += grad_logits.sum(1)
+        else:  # per set of kept keys, scattered once in finish_grad
+            key = id(chunk.cols)
+            if key in self._grads:
+                self._grads[key][1].add_(grad_logits.sum(1))
+            else:
+                self._grads[key] = (chunk.cols, grad_logits.sum(1, dtype=grad.dtype))
+
+    def finish_grad(self, grad):
+        for cols, g in self._grads.values():
+            grad.index_add_(-1, cols, g)
+        self._grads = {}
+        return grad
 
 
 class _ChunkedGatheredAttention(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, q, kv_table, index, bias, bias_type, window_bias, store_probs):
+    def forward(ctx, q, kv_table, index, bias, bias_type, window_bias, store_probs, chunks):
         b, nh, nw, length, d = q.shape
-        rows, n = kv_table.shape[2], index.shape[1]
-        chunk = _chunk_windows(nh, length, n)
+        rows = kv_table.shape[2]
         out, lse = q.new_empty(q.shape), None
-        probs = q.new_empty((b, nh, nw, length, n)) if store_probs else None
+        probs = []
+        chunk_bias = _ChunkBias(bias, bias_type)
         for i in range(b):
-            for s in range(0, nw, chunk):
-                e = min(s + chunk, nw)
-                k, v = _gather(kv_table[i], _head_rows(index[s:e], nh, rows), e - s, n)
-                mask = _chunk_mask(bias, bias_type, window_bias, s, e)
+            for c in chunks:
+                s, e = c.start, c.end
+                k, v = _gather(kv_table[i], _head_rows(c.index, nh, rows), e - s, c.index.shape[1])
+                mask = chunk_bias.mask(c)
                 if store_probs:  # plain softmax, kept for backward
                     prob = (q[i, :, s:e] @ k.transpose(-2, -1)).add_(mask).softmax(-1)
-                    probs[i, :, s:e] = prob
+                    probs.append(prob)
                     out[i, :, s:e] = prob @ v
                     continue
                 # the kernel's (batch, heads) are our (heads, windows)
@@ -101,44 +212,41 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                     lse = l.new_empty((b, nh, nw, length))
                 out[i, :, s:e] = o
                 lse[i, :, s:e] = l
-        ctx.save_for_backward(q, kv_table, index, bias, bias_type, window_bias, out,
-                              probs if store_probs else lse)
-        ctx.store_probs = store_probs
+        ctx.save_for_backward(q, kv_table, bias, bias_type, out, lse)
+        ctx.chunks, ctx.probs = chunks, probs
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        q, kv_table, index, bias, bias_type, window_bias, out, saved = ctx.saved_tensors
+        q, kv_table, bias, bias_type, out, lse = ctx.saved_tensors
+        chunks, probs = ctx.chunks, ctx.probs
         b, nh, nw, length, d = q.shape
-        rows, n = kv_table.shape[2], index.shape[1]
-        chunk = _chunk_windows(nh, length, n)
+        rows = kv_table.shape[2]
         need_q, need_table, _, need_bias = ctx.needs_input_grad[:4]
         grad_q = torch.empty_like(q) if need_q else None
         grad_table = torch.empty_like(kv_table) if need_table else None
         grad_bias = (torch.zeros(bias.shape, dtype=torch.promote_types(bias.dtype, torch.float32))
                      if need_bias else None)
+        chunk_bias = _ChunkBias(bias, bias_type)
         # rowsum(dO * O): the softmax backward's correction term
         delta = (grad_out * out).sum(-1, keepdim=True)
         for i in range(b):
             if need_table:  # contiguous accumulators: index_add_ into strided rows is slow
                 grad_k_rows = kv_table.new_zeros(nh * rows, d)
                 grad_v_rows = kv_table.new_zeros(nh * rows, d)
-            for s in range(0, nw, chunk):
-                e = min(s + chunk, nw)
-                head_rows = _head_rows(index[s:e], nh, rows)
-                k, v = _gather(kv_table[i], head_rows, e - s, n)
+            for j, c in enumerate(chunks):
+                s, e = c.start, c.end
+                head_rows = _head_rows(c.index, nh, rows)
+                k, v = _gather(kv_table[i], head_rows, e - s, c.index.shape[1])
                 qc, go = q[i, :, s:e], grad_out[i, :, s:e]
-                if ctx.store_probs:
-                    prob = saved[i, :, s:e]
+                if probs:
+                    prob = probs[i * len(chunks) + j]
                 else:  # P = exp(q k^T + mask - lse): the forward's probabilities, recomputed
-                    prob = (qc @ k.transpose(-2, -1)).add_(
-                        _chunk_mask(bias, bias_type, window_bias, s, e))
-                    prob = _exp_flushed(prob.sub_(saved[i, :, s:e].unsqueeze(-1).to(prob.dtype)))
+                    prob = (qc @ k.transpose(-2, -1)).add_(chunk_bias.mask(c))
+                    prob = _exp_flushed(prob.sub_(lse[i, :, s:e].unsqueeze(-1).to(prob.dtype)))
                 grad_logits = (go @ v.transpose(-2, -1)).sub_(delta[i, :, s:e]).mul_(prob)
-                if need_bias and bias_type is None:
-                    grad_bias += grad_logits.sum(1)
-                elif need_bias:
-                    grad_bias.index_add_(1, bias_type[s:e], grad_logits.to(grad_bias.dtype))
+                if need_bias:
+                    chunk_bias.add_grad(grad_bias, c, grad_logits)
                 if need_q:
                     grad_q[i, :, s:e] = grad_logits @ k
                 if need_table:
@@ -149,9 +257,10 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                                            (prob.transpose(-2, -1) @ go).view(-1, d))
             if need_table:
                 grad_table[i] = torch.stack([grad_k_rows, grad_v_rows], 1).view(nh, rows, 2, d)
+        ctx.probs = None
         if need_bias:
-            grad_bias = grad_bias.to(bias.dtype)
-        return grad_q, grad_table, None, grad_bias, None, None, None
+            grad_bias = chunk_bias.finish_grad(grad_bias).to(bias.dtype)
+        return grad_q, grad_table, None, grad_bias, None, None, None, None
 
 
 def _use_chunked(q, kv_table, bias, dropout_p, training):
@@ -162,7 +271,7 @@ def _use_chunked(q, kv_table, bias, dropout_p, training):
 
 
 def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0,
-                       training=False, bias_type=None, store_probs=False):
+                       training=False, bias_type=None, store_probs=False, chunks=None):
     """Windowed attention over keys gathered from a table (see the module docstring).
 
     Head-major layouts, so that gathered keys feed GEMMs without copies.
@@ -180,6 +289,9 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
         store_probs (bool): CPU path, when gradients are needed: keep the probabilities
             ``(B, nH, nW, L, N)`` for backward (a plain softmax forward) instead of recomputing
             them from the log-sum-exp of the fused kernel: faster training, more memory.
+        chunks (list[WindowChunk], optional): CPU path: the windows' grouping from
+            :func:`plan_chunks` (which may leave skippable padding keys out); by default
+            chunks of consecutive windows with every key. The other path ignores it.
 
     Returns:
         Tensor: ``(B, nH, nW, L, d)``.
@@ -190,15 +302,25 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
     bias = bias.to(q.dtype)
     if window_bias is not None:
         window_bias = window_bias.to(q.dtype)
+    b, nh, nw, length, d = q.shape
     if _use_chunked(q, kv_table, bias, dropout_p, training):
         store_probs = store_probs and torch.is_grad_enabled() and any(
             t.requires_grad for t in (q, kv_table, bias))
+        if chunks is None:
+            chunks = plan_chunks(index, nh, length, window_bias)
+        elif not chunks or chunks[0].start != 0 or chunks[-1].end != nw or any(
+                a.end != c.start for a, c in zip(chunks, chunks[1:])):
+            raise ValueError(f'chunks must cover the {nw} windows in order')
+        elif bias_type is not None and any(c.cols is not None for c in chunks):
+            raise ValueError('chunks that skip keys need a (nH, L, N) bias without bias_type')
         return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, bias_type, window_bias,
-                                               store_probs)
-    b, nh, nw, length, d = q.shape
+                                               store_probs, chunks)
     rows = kv_table.shape[2]
     k, v = _gather(kv_table.flatten(0, 1), _head_rows(index, b * nh, rows), nw, index.shape[1])
-    mask = _chunk_mask(bias, bias_type, window_bias, 0, nw).repeat(b, 1, 1, 1)  # B nH, nW|1, L, N
+    mask = bias.unsqueeze(1) if bias_type is None else bias.index_select(1, bias_type)
+    if window_bias is not None:
+        mask = mask + window_bias.unsqueeze(0)
+    mask = mask.repeat(b, 1, 1, 1)  # (B nH, nW or 1, L, N)
     out = multihead_attention(q.flatten(0, 1), k, v, 1.0, bias=mask, impl='fast',
                               dropout_p=dropout_p, training=training)
     return out.view(q.shape)
