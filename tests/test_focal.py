@@ -4,7 +4,8 @@ import torch
 from utils import check_norm_state, max_abs_diff
 
 from mmvit_plugins.models.backbones.focal import (FocalBlock, FocalTransformer, _fast_layout,
-                                                  _gather_index, mixed_relative_index,
+                                                  _gather_index, merged_rolled_keys,
+                                                  mixed_relative_index,
                                                   rolled_neighbour_offsets)
 
 SMALL = dict(embed_dims=24, depths=[1, 2, 1, 1], num_heads=[1, 3, 2, 4])
@@ -291,16 +292,40 @@ def test_pretrained_with_larger_focal_windows_resizes_the_pooled_tables(tmp_path
         assert torch.isfinite(det.eval()(torch.randn(1, 3, 96, 128))[3]).all()
 
 
-def test_cpu_chunks_leave_out_only_pooled_padding():
-    """The fast path's CPU chunks (stage 0 of Focal-T at 512x512: a 133x133 padded map) skip
+def test_fast_layout_merges_duplicate_keys_and_skips_only_pooled_padding():
+    """The fast path's keys (stage 0 of Focal-T at 512x512: a 133x133 padded map) are the
+    official ones with the 12 duplicated rolled keys merged, and its CPU chunks leave out
     pooled-padding keys shared by a row of windows, and nothing else."""
     args = (133, 133, 7, 3, 15, 1)
     index, pad_mask = _gather_index(*args, torch.device('cpu'))
-    _, window_mask, chunks = _fast_layout(*args, 0, 3, torch.float32, torch.device('cpu'))
-    assert torch.equal(window_mask, pad_mask.unsqueeze(1))
-    computed = torch.zeros(index.shape, dtype=torch.bool)
+    merged, window_mask, chunks = _fast_layout(*args, 0, 3, torch.float32, torch.device('cpu'))
+    kept, rounds = merged_rolled_keys(7, 3)
+    cols = torch.cat([kept, torch.arange(181, 406)])
+    assert merged.shape == (361, 394) and torch.equal(merged, index[:, cols])
+    for dup, first in rounds:  # a merged key is the same table row in every window
+        assert torch.equal(index[:, dup], merged[:, first])
+    assert torch.equal(window_mask, pad_mask[:, cols].unsqueeze(1))
+    computed = torch.zeros(merged.shape, dtype=torch.bool)
     for c in chunks:
         assert c.start // 19 == (c.end - 1) // 19
         computed[c.start:c.end, slice(None) if c.cols is None else c.cols] = True
-    assert (computed | (pad_mask < 0)).all()  # every key left out is padding
-    assert (~computed).sum() > 0.15 * index.numel()  # most of the padding (20%) is left out
+    assert (computed | (window_mask[:, 0] < 0)).all()  # every key left out is padding
+    assert (~computed).sum() > 0.15 * merged.numel()  # most of the padding (20%) is left out
+
+
+def test_merged_position_bias_is_the_softmax_of_the_duplicates():
+    """Merging duplicated keys changes no attention output: softmax over the official keys
+    (duplicates included) equals softmax over the merged keys, duplicates' weights summed."""
+    attn = FocalBlock(8, 2, 7, 2, 0, pool_method='fc', focal_level=2, focal_window=3).attn
+    _randomise(attn)
+    kept, rounds = merged_rolled_keys(7, 2)
+    assert len(kept) == 49 + 72 and len(rounds) >= 1
+    full, merged = attn.position_bias(), attn.merged_position_bias()
+    assert merged.shape[-1] == full.shape[-1] - sum(len(d) for d, _ in rounds)
+    group = torch.zeros(49 + attn.num_rolled, dtype=torch.long)
+    group[kept] = torch.arange(len(kept))
+    for dup, first in rounds:
+        group[dup] = first
+    group = torch.cat([group, torch.arange(len(kept), merged.shape[-1])])
+    expected = torch.zeros_like(merged).index_add_(-1, group, full.softmax(-1))
+    assert max_abs_diff(merged.softmax(-1), expected) < 1e-6

@@ -111,6 +111,36 @@ def rolled_neighbour_offsets(window_size, expand_size):
     return torch.cat(offsets, 0)
 
 
+@lru_cache(maxsize=16)
+def merged_rolled_keys(window_size, expand_size):
+    """How the fast path merges the duplicated rolled keys (the same table row for every
+    window: 12 of the 132 for ws=7, e=3). Two keys with one key vector and value act as one
+    key whose bias is the ``logaddexp`` of theirs: ``exp(s + b1) + exp(s + b2) =
+    exp(s + logaddexp(b1, b2))``.
+
+    Returns:
+        tuple: ``(kept, rounds)``: LongTensor of the kept level-0 key positions (in-window,
+        then the first occurrence of every rolled offset, in order), and a list of
+        ``(dup, first)`` LongTensor pairs, one per extra occurrence (second, third, ...), that
+        merge position ``dup[i]`` into kept column ``first[i]`` (unique within a pair).
+    """
+    area = window_size**2
+    kept, seen, rounds = list(range(area)), {}, []
+    for j, off in enumerate(map(tuple, rolled_neighbour_offsets(window_size,
+                                                                expand_size).tolist())):
+        if off not in seen:
+            seen[off] = [len(kept), 0]
+            kept.append(area + j)
+            continue
+        column, count = seen[off]
+        if count == len(rounds):
+            rounds.append(([], []))
+        rounds[count][0].append(area + j)
+        rounds[count][1].append(column)
+        seen[off][1] += 1
+    return torch.tensor(kept), [(torch.tensor(d), torch.tensor(f)) for d, f in rounds]
+
+
 def pooled_kernel(focal_window, level):
     """(kernel, stride, padding) of the official unfold of pooled level ``level``."""
     stride = 2**level
@@ -236,7 +266,8 @@ def _window_mask(shift_mask, pad_mask, num_keys, dtype):
 @lru_cache(maxsize=32)
 def _fast_layout(hp, wp, window_size, expand_size, focal_window, num_pooled, shift_size,
                  num_heads, dtype, device):
-    """``(index, window_mask, chunks)`` of the fast path; ``chunks`` (CPU only, else None)
+    """``(index, window_mask, chunks)`` of the fast path, with the duplicated rolled keys
+    merged (``merged_rolled_keys``); ``chunks`` (CPU only, else None)
     group the windows of each window row so that they leave out the pooled-padding keys
     they share (zero keys behind -100: see ``plan_chunks``)."""
     index, pad_mask = _gather_index(hp, wp, window_size, expand_size, focal_window,
@@ -244,6 +275,13 @@ def _fast_layout(hp, wp, window_size, expand_size, focal_window, num_pooled, shi
     shift_mask = (_shift_mask(hp, wp, window_size, shift_size, device) if shift_size
                   else None)
     window_mask = _window_mask(shift_mask, pad_mask, index.shape[1], dtype)
+    if expand_size > 0:  # one key per duplicated rolled offset (merged_rolled_keys)
+        kept = merged_rolled_keys(window_size, expand_size)[0]
+        level0 = window_size**2 + len(rolled_neighbour_offsets(window_size, expand_size))
+        cols = torch.cat([kept, torch.arange(level0, index.shape[1])]).to(device)
+        index = index.index_select(1, cols)
+        pad_mask = None if pad_mask is None else pad_mask.index_select(1, cols)
+        window_mask = None if window_mask is None else window_mask.index_select(-1, cols)
     chunks = None
     if device.type == 'cpu':
         chunks = plan_chunks(index, num_heads, window_size**2, window_mask,
@@ -406,6 +444,21 @@ class FocalWindowAttention(nn.Module):
                          .view(nh, area, -1))
         return torch.cat(parts, -1)
 
+    def merged_position_bias(self):
+        """:meth:`position_bias` with the duplicated rolled keys merged, as the fast path's
+        keys are (``merged_rolled_keys``)."""
+        bias = self.position_bias()
+        if not self.num_rolled:
+            return bias
+        kept, rounds = merged_rolled_keys(self.window_size, self.expand_size)
+        level0 = self.window_size**2 + self.num_rolled
+        merged = bias[..., :level0].index_select(-1, kept.to(bias.device))
+        for dup, first in rounds:
+            dup, first = dup.to(bias.device), first.to(bias.device)
+            merged = merged.index_copy(-1, first, torch.logaddexp(
+                merged.index_select(-1, first), bias.index_select(-1, dup)))
+        return torch.cat([merged, bias[..., level0:]], -1)
+
     def forward(self, x, pooled, shift_size=0):
         """
         Args:
@@ -454,7 +507,7 @@ class FocalWindowAttention(nn.Module):
             table[:, :, start:start + n] = part.reshape(b, n, 2, nh, hd).permute(0, 3, 1, 2, 4)
             start += n
         table[:, :, start:] = 0
-        out = gathered_attention(q, table, index, self.position_bias(), window_mask,
+        out = gathered_attention(q, table, index, self.merged_position_bias(), window_mask,
                                  self.attn_drop, self.training,
                                  chunks=chunks)  # (B, nH, nW, ws^2, hd)
         out = out.view(b, nh, nwh, nww, ws, ws, hd)
