@@ -227,6 +227,25 @@ def test_fast_attention_matches_reference(case):
         assert max_abs_diff(a, b) <= 1e-4 * max(1.0, b.abs().max().item())
 
 
+def test_generic_attention_path_matches_reference(monkeypatch):
+    """The path CUDA takes (merged keys, one gather + scaled_dot_product_attention, no chunks)
+    equals the official computation too."""
+    import mmvit_plugins.models.layers.gathered_attention as ga
+    monkeypatch.setattr(ga, '_use_chunked', lambda *args: False)
+    dims, heads, ws, e, shift, levels, fw, pool, hw, batch = BLOCK_CASES[3]
+    blocks = [FocalBlock(dims, heads, ws, e, shift, pool_method=pool, focal_level=levels,
+                         focal_window=fw, attn_impl=impl) for impl in ('fast', 'reference')]
+    _randomise(blocks[0])
+    blocks[1].load_state_dict(blocks[0].state_dict())
+    x = torch.randn(batch, *hw, dims)
+    outs = [blk(x) for blk in blocks]
+    grads = [torch.autograd.grad(out.square().sum(), list(blk.parameters()))
+             for out, blk in zip(outs, blocks)]
+    assert max_abs_diff(*outs) <= 1e-5 * max(1.0, outs[1].abs().max().item())
+    for a, b in zip(*grads):
+        assert max_abs_diff(a, b) <= 1e-4 * max(1.0, b.abs().max().item())
+
+
 def test_backbone_fast_matches_reference():
     x = torch.randn(2, 3, 72, 100)
     fast = _randomise(small(use_shift=True, focal_levels=(3, 2, 2, 2))).eval()

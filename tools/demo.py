@@ -82,10 +82,13 @@ def main(argv=None):
     png = osp.join(args.work_dir, 'predictions.png')
     draw_predictions(runner, cfg, png, args.num_vis)
     print('\n[demo] results on the toy COCO val set (COCO metric):')
-    print(f'[demo]   bbox mAP: {metrics["coco/bbox_mAP"]:.3f}  '
-          f'(AP50 {metrics["coco/bbox_mAP_50"]:.3f})')
-    print(f'[demo]   segm mAP: {metrics["coco/segm_mAP"]:.3f}  '
-          f'(AP50 {metrics["coco/segm_mAP_50"]:.3f})')
+    if 'coco/bbox_mAP' not in metrics:
+        # mmdet's CocoMetric returns no keys when the model predicted nothing at all
+        print('[demo]   the model predicted no boxes on the val set, so every AP is 0 '
+              '(an undertrained model: train longer with --epochs)')
+    for task in ('bbox', 'segm'):
+        print(f'[demo]   {task} mAP: {metrics.get(f"coco/{task}_mAP", 0.0):.3f}  '
+              f'(AP50 {metrics.get(f"coco/{task}_mAP_50", 0.0):.3f})')
     print(f'[demo]   predictions drawn in {png}')
     print(f'[demo]   checkpoints and logs in {args.work_dir}; took {time.time() - t0:.0f}s')
     return metrics
