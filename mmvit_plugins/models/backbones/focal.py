@@ -29,7 +29,7 @@ Two implementations of the attention are available (``attn_impl``):
   kept; on CUDA one gather plus ``scaled_dot_product_attention``. The -100 padding mask of
   the pooled levels is a constant per-window additive mask. On CPU the windows of one window
   row are chunked together and leave out the pooled-padding keys they all share (Focal-T at
-  512x512: 82-93 % of the padding, 16-35 % of the keys per stage): a zero key behind -100 has a
+  512x512: 81-93 % of the padding, 16-35 % of the keys per stage): a zero key behind -100 has a
   weight below ``exp(-100)`` of its row's largest, under float32 resolution.
 * ``'reference'``: the literal official computation (full-map rolls, window partitions,
   ``unfold``, concatenations and a materialised attention matrix). Tests check that both agree;
