@@ -182,6 +182,13 @@ def test_compare_latency_tool():
     median_a, min_a = (float(t) for t in cells[3].split('/'))
     assert median_a >= min_a > 0
     assert float(cells[5]) > 0  # same model twice: a ratio near 1, but timing is not asserted
+    assert cells[7] == ('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def test_compare_latency_asks_for_a_gpu_it_cannot_find():
+    proc = run_tool(['analysis_tools/compare_latency.py', CLS_CFG, CLS_CFG, '--device', 'cuda'],
+                    env={'CUDA_VISIBLE_DEVICES': ''}, check=False)
+    assert proc.returncode == 2 and 'no CUDA device is available' in proc.stderr
 
 
 def test_na_benchmark_tool():

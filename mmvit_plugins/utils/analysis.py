@@ -75,6 +75,13 @@ def build_for_analysis(config, cfg_options=None, backbone_only=False):
     return model, forward, scope
 
 
+def synchronize(device):
+    """Wait for the device's queued work (CUDA kernels run asynchronously), before reading a
+    clock."""
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
 def sum_outputs(out):
     """A scalar depending on every tensor of a (nested) model output, for backward passes."""
     if torch.is_tensor(out):

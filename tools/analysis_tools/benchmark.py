@@ -24,7 +24,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from mmvit_plugins.utils.analysis import build_for_analysis, sum_outputs  # noqa: E402
+from mmvit_plugins.utils.analysis import (build_for_analysis, sum_outputs,  # noqa: E402
+                                          synchronize)
 
 HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd (ms) | '
           'fwd+bwd img/s | peak mem fwd (MB) | peak mem fwd+bwd (MB) |\n'
@@ -60,20 +61,15 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _sync(device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
 def _time_phase(step, args):
     for _ in range(args.warmup):
         step()
-    _sync(args.device)
+    synchronize(args.device)
     times = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         step()
-        _sync(args.device)
+        synchronize(args.device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
 
