@@ -112,7 +112,7 @@ def rolled_neighbour_offsets(window_size, expand_size):
 
 
 @lru_cache(maxsize=16)
-def merged_rolled_keys(window_size, expand_size):
+def merged_rolled_keys(window_size, expand_size, device=torch.device('cpu')):
     """How the fast path merges the duplicated rolled keys (the same table row for every
     window: 12 of the 132 for ws=7, e=3). Two keys with one key vector and value act as one
     key whose bias is the ``logaddexp`` of theirs: ``exp(s + b1) + exp(s + b2) =
@@ -122,7 +122,8 @@ def merged_rolled_keys(window_size, expand_size):
         tuple: ``(kept, rounds)``: LongTensor of the kept level-0 key positions (in-window,
         then the first occurrence of every rolled offset, in order), and a list of
         ``(dup, first)`` LongTensor pairs, one per extra occurrence (second, third, ...), that
-        merge position ``dup[i]`` into kept column ``first[i]`` (unique within a pair).
+        merge position ``dup[i]`` into kept column ``first[i]`` (unique within a pair); on
+        ``device`` (cached, so that forward passes copy nothing to it).
     """
     area = window_size**2
     kept, seen, rounds = list(range(area)), {}, []
@@ -138,7 +139,8 @@ def merged_rolled_keys(window_size, expand_size):
         rounds[count][0].append(area + j)
         rounds[count][1].append(column)
         seen[off][1] += 1
-    return torch.tensor(kept), [(torch.tensor(d), torch.tensor(f)) for d, f in rounds]
+    return torch.tensor(kept, device=device), [
+        (torch.tensor(d, device=device), torch.tensor(f, device=device)) for d, f in rounds]
 
 
 def pooled_kernel(focal_window, level):
@@ -276,9 +278,9 @@ def _fast_layout(hp, wp, window_size, expand_size, focal_window, num_pooled, shi
                   else None)
     window_mask = _window_mask(shift_mask, pad_mask, index.shape[1], dtype)
     if expand_size > 0:  # one key per duplicated rolled offset (merged_rolled_keys)
-        kept = merged_rolled_keys(window_size, expand_size)[0]
-        level0 = window_size**2 + len(rolled_neighbour_offsets(window_size, expand_size))
-        cols = torch.cat([kept, torch.arange(level0, index.shape[1])]).to(device)
+        kept, rounds = merged_rolled_keys(window_size, expand_size, device)
+        level0 = len(kept) + sum(len(dup) for dup, _ in rounds)  # in-window + rolled keys
+        cols = torch.cat([kept, torch.arange(level0, index.shape[1], device=device)])
         index = index.index_select(1, cols)
         pad_mask = None if pad_mask is None else pad_mask.index_select(1, cols)
         window_mask = None if window_mask is None else window_mask.index_select(-1, cols)
@@ -450,11 +452,10 @@ class FocalWindowAttention(nn.Module):
         bias = self.position_bias()
         if not self.num_rolled:
             return bias
-        kept, rounds = merged_rolled_keys(self.window_size, self.expand_size)
+        kept, rounds = merged_rolled_keys(self.window_size, self.expand_size, bias.device)
         level0 = self.window_size**2 + self.num_rolled
-        merged = bias[..., :level0].index_select(-1, kept.to(bias.device))
+        merged = bias[..., :level0].index_select(-1, kept)
         for dup, first in rounds:
-            dup, first = dup.to(bias.device), first.to(bias.device)
             merged = merged.index_copy(-1, first, torch.logaddexp(
                 merged.index_select(-1, first), bias.index_select(-1, dup)))
         return torch.cat([merged, bias[..., level0:]], -1)

@@ -317,10 +317,8 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
                                                store_probs, chunks)
     rows = kv_table.shape[2]
     k, v = _gather(kv_table.flatten(0, 1), _head_rows(index, b * nh, rows), nw, index.shape[1])
-    mask = bias.unsqueeze(1) if bias_type is None else bias.index_select(1, bias_type)
-    if window_bias is not None:
-        mask = mask + window_bias.unsqueeze(0)
-    mask = mask.repeat(b, 1, 1, 1)  # (B nH, nW or 1, L, N)
+    every_window = WindowChunk(0, nw, None, index, window_bias)
+    mask = _ChunkBias(bias, bias_type).mask(every_window).repeat(b, 1, 1, 1)  # B nH, nW|1, L, N
     out = multihead_attention(q.flatten(0, 1), k, v, 1.0, bias=mask, impl='fast',
                               dropout_p=dropout_p, training=training)
     return out.view(q.shape)
