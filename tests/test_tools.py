@@ -185,9 +185,11 @@ def test_compare_latency_tool():
     assert cells[7] == ('cuda' if torch.cuda.is_available() else 'cpu')
 
 
-def test_compare_latency_asks_for_a_gpu_it_cannot_find():
-    proc = run_tool(['analysis_tools/compare_latency.py', CLS_CFG, CLS_CFG, '--device', 'cuda'],
-                    env={'CUDA_VISIBLE_DEVICES': ''}, check=False)
+@pytest.mark.parametrize('tool_args', [['analysis_tools/compare_latency.py', CLS_CFG, CLS_CFG],
+                                       ['analysis_tools/benchmark.py', CLS_CFG]])
+def test_timing_tools_ask_for_a_gpu_they_cannot_find(tool_args):
+    proc = run_tool(tool_args + ['--device', 'cuda'], env={'CUDA_VISIBLE_DEVICES': ''},
+                    check=False)
     assert proc.returncode == 2 and 'no CUDA device is available' in proc.stderr
 
 

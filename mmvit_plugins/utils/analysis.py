@@ -75,6 +75,18 @@ def build_for_analysis(config, cfg_options=None, backbone_only=False):
     return model, forward, scope
 
 
+def add_device_argument(parser):
+    """``--device cpu|cuda`` (default: cuda where visible) for the analysis tools."""
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        choices=['cpu', 'cuda'], help='default: cuda where a GPU is visible')
+
+
+def check_device(parser, device):
+    """Exit through ``parser.error`` when ``--device cuda`` is asked for without a GPU."""
+    if device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+
+
 def synchronize(device):
     """Wait for the device's queued work (CUDA kernels run asynchronously), before reading a
     clock."""

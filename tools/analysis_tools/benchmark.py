@@ -24,7 +24,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from mmvit_plugins.utils.analysis import (build_for_analysis, sum_outputs,  # noqa: E402
+from mmvit_plugins.utils.analysis import (add_device_argument,  # noqa: E402
+                                          build_for_analysis, check_device, sum_outputs,
                                           synchronize)
 
 HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd (ms) | '
@@ -38,8 +39,7 @@ def parse_args(argv=None):
     parser.add_argument('--shape', type=int, nargs='+', default=[224, 224], help='H W')
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--backbone-only', action='store_true')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
-                        choices=['cpu', 'cuda'])
+    add_device_argument(parser)
     parser.add_argument('--amp', action='store_true',
                         help='autocast: float16 on CUDA, bfloat16 on CPU')
     parser.add_argument('--warmup', type=int, default=2)
@@ -52,8 +52,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if len(args.shape) == 1:
         args.shape = args.shape * 2
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is available')
+    check_device(parser, args.device)
     return args
 
 

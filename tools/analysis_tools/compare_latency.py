@@ -24,7 +24,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from mmvit_plugins.utils.analysis import (build_for_analysis, sum_outputs,  # noqa: E402
+from mmvit_plugins.utils.analysis import (add_device_argument,  # noqa: E402
+                                          build_for_analysis, check_device, sum_outputs,
                                           synchronize)
 
 
@@ -37,8 +38,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--backbone-only', action='store_true')
     parser.add_argument('--mode', choices=['fwd', 'fwdbwd'], default='fwd')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
-                        choices=['cpu', 'cuda'])
+    add_device_argument(parser)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--rounds', type=int, default=6)
     parser.add_argument('--header', action='store_true', help='print the table header too')
@@ -47,8 +47,7 @@ def parse_args(argv=None):
         args.shape = args.shape * 2
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is available')
+    check_device(parser, args.device)
     return args
 
 
