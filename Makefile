@@ -2,7 +2,6 @@
 # Each creates or updates .venv by itself (tools/setup_env.sh is idempotent).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: env demo test data clean-data

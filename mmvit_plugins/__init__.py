@@ -5,7 +5,14 @@ backbone into MMEngine's root ``MODELS`` registry, so that a bare ``type='FocalT
 resolves under ``default_scope`` mmdet, mmseg and mmpretrain alike (their registries are
 children of the root one). It never imports mmdet, mmseg or mmpretrain itself.
 """
-from .utils.version_check import check_versions
+import os
+
+# mmengine 0.10.7 calls torch.load without weights_only; torch >= 2.6 then refuses the
+# checkpoints mmengine itself writes (message hub objects on --resume). torch reads the
+# variable at each load, so setting it here covers the tools, the tests and user projects.
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+from .utils.version_check import check_versions  # noqa: E402
 from .version import __version__
 
 check_versions()

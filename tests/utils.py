@@ -12,15 +12,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parity_dir():
-    """The parity fixtures: $MMVIT_PARITY_DIR or ../shared/parity beside the repository.
-
-    Missing fixtures are an error, never a skip: CI always has ../shared.
-    """
-    path = os.environ.get('MMVIT_PARITY_DIR') or osp.join(REPO, '..', 'shared', 'parity')
+    """The parity fixtures kept in the repository (tests/data/parity, copied from
+    ../shared/parity, their source, when that changes); $MMVIT_PARITY_DIR overrides."""
+    path = os.environ.get('MMVIT_PARITY_DIR') or osp.join(REPO, 'tests', 'data', 'parity')
     if not osp.isdir(path):
-        raise FileNotFoundError(
-            f'parity fixtures not found at {osp.abspath(path)}: clone the project next to '
-            'shared/ or set MMVIT_PARITY_DIR')
+        raise FileNotFoundError(f'parity fixtures not found at {osp.abspath(path)}')
     return path
 
 
@@ -162,7 +158,7 @@ def run_tool(args, timeout=1200, env=None, check=True):
     cmd = ([sys.executable, script] if script.endswith('.py') else ['bash', script]) + \
         [str(a) for a in args[1:]]
     full_env = dict(os.environ)
-    full_env.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', PYTHONUNBUFFERED='1',
+    full_env.update(PYTHONUNBUFFERED='1',
                     PATH=osp.dirname(sys.executable) + os.pathsep + full_env.get('PATH', ''))
     full_env.update(env or {})
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,

@@ -2,17 +2,11 @@
 few minutes, evaluate it with the COCO metric, draw its predictions on validation images into a
 PNG, and print bbox and segm mAP.
 """
-import os
-
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # before torch is imported
-
-import argparse  # noqa: E402
-import os.path as osp  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import argparse
+import os.path as osp
+import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'demo', 'mask_rcnn_focal_toy_coco.py')
 

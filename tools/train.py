@@ -2,22 +2,17 @@
 
 The toolbox is the config's ``default_scope``. Same options as mmdet's tools/train.py.
 """
+import argparse
 import os
+import os.path as osp
+import sys
 
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # before torch is imported
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-import argparse  # noqa: E402
-import os.path as osp  # noqa: E402
-import sys  # noqa: E402
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmvit_plugins  # noqa: E402,F401  (registers the backbones)
-from mmvit_plugins.utils.launch import (check_dataset_paths, config_path,  # noqa: E402
+import mmvit_plugins  # noqa: F401  (registers the backbones)
+from mmvit_plugins.utils.launch import (check_dataset_paths, config_path,
                                         default_work_dir, setup_cpu_distributed,
                                         teardown_distributed)
 

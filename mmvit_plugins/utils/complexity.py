@@ -64,8 +64,3 @@ def get_complexity(model, input_shape=(3, 224, 224), forward=None):
     by_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     return dict(params=count_params(model), macs=flops / 2, flops=flops, by_module=by_module)
 
-
-def format_complexity(result, name=''):
-    return (f'{name}params {result["params"] / 1e6:.2f} M | {result["macs"] / 1e9:.2f} GMACs '
-            f'("FLOPs" in the Focal/Shunted/DAT papers) | {result["flops"] / 1e9:.2f} GFLOPs '
-            '(2 per multiply-add, the SASA convention)')

@@ -1,6 +1,5 @@
 """What tools/train.py and tools/test.py share: environment set-up, CPU distributed runs,
 and checks that turn a missing dataset or a wrong checkpoint into a clear message."""
-import os
 import os.path as osp
 import sys
 
@@ -104,12 +103,6 @@ def check_checkpoint_matches(model, checkpoint):
 
 def default_work_dir(config_path):
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def set_env_defaults():
-    """mmengine 0.10.7 calls torch.load without weights_only; torch>=2.6 then refuses its
-    own checkpoints (message hub objects) on resume."""
-    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 
 def teardown_distributed():

@@ -16,15 +16,12 @@ import argparse
 import os.path as osp
 import resource
 import statistics
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
+from mmengine.config import DictAction
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-
-from mmvit_plugins.utils.analysis import (add_device_argument,  # noqa: E402
+from mmvit_plugins.utils.analysis import (add_device_argument,
                                           build_for_analysis, check_device, sum_outputs,
                                           synchronize)
 

@@ -17,14 +17,11 @@ Example (Focal-T against mmdet's Swin-T, forward+backward at a detection size)::
 import argparse
 import os.path as osp
 import statistics
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
 
-import torch  # noqa: E402
-
-from mmvit_plugins.utils.analysis import (add_device_argument,  # noqa: E402
+from mmvit_plugins.utils.analysis import (add_device_argument,
                                           build_for_analysis, check_device, sum_outputs,
                                           synchronize)
 

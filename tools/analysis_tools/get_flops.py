@@ -10,15 +10,11 @@ Example:
         --shape 800 1280
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mmvit_plugins.utils.analysis import build_for_analysis  # noqa: E402
-from mmvit_plugins.utils.complexity import get_complexity  # noqa: E402
+from mmvit_plugins.utils.analysis import build_for_analysis
+from mmvit_plugins.utils.complexity import get_complexity
 
 
 def parse_args(argv=None):

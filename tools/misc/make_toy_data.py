@@ -1,11 +1,8 @@
 """Generate the deterministic toy datasets (COCO, ADE20K and ImageNet layouts) under --out."""
 import argparse
-import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmvit_plugins.datasets.toy import generate_all  # noqa: E402
+from mmvit_plugins.datasets.toy import generate_all
 
 
 def main():

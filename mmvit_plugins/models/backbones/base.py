@@ -1,38 +1,61 @@
-"""Behaviour shared by every mmvit_plugins backbone.
+"""The contract every mmvit_plugins backbone follows (documented in docs/backbone_contract.md).
 
-Subclasses implement ``_freeze_stages`` (mmdet/ResNet convention: ``frozen_stages=0`` freezes
-the stem only, ``k`` also freezes stages ``0..k-1`` and their output norms) and call it at
-the end of their ``__init__`` so frozen parameters already have ``requires_grad=False`` when
-MMEngine wraps the model in DDP (mmdet #8208). They may implement ``_init_default_weights``
-(the from-scratch initialisation) and set ``converter_tool`` to the script that converts the
-family's official checkpoints.
+A family subclasses :class:`BaseBackbone` and, in its ``__init__``:
+
+1. calls ``super().__init__(frozen_stages=..., norm_eval=..., with_cp=..., pretrained=...,
+   init_cfg=...)``;
+2. parses its architecture with :meth:`parse_arch` (an ``arch_zoo`` name or a custom dict
+   with the keys ``arch_keys``, plus any of ``arch_optional_keys``);
+3. calls :meth:`set_stages` with its number of stages and the ``out_indices`` argument, which
+   normalises ``out_indices`` and bounds-checks ``frozen_stages``;
+4. builds its modules (drop path with :func:`drop_path_layer` over :func:`drop_path_rates`);
+5. ends with ``self._freeze_stages()``, so frozen parameters already have
+   ``requires_grad=False`` when MMEngine wraps the model in DDP (mmdet #8208).
+
+Freezing follows mmdet's ResNet and Swin: ``frozen_stages=0`` freezes the stem, ``k`` also
+stages ``0..k-1`` with their output norms ``norm{i}``. The modules behind "stem" and "stage i"
+are :meth:`_stem_modules` and :meth:`_stage_modules`; the defaults use Swin's names
+(``patch_embed``, ``stages[i]``, ``norm{i}``).
 """
+import copy
 import warnings
+from collections.abc import Sequence
 
 import torch
+from mmcv.cnn.bricks import DropPath
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
+from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...converters.common import unwrap_state_dict
 
 
 class BaseBackbone(BaseModule):
-    """Base class with the ``pretrained``/``init_cfg`` shim, freezing, ``norm_eval`` and a
-    checked ``Pretrained`` loader.
+    """Base class: arch parsing, ``out_indices``, ``frozen_stages``, ``norm_eval``,
+    ``with_cp``, input checks and a checked ``Pretrained`` loader.
 
     Args:
-        frozen_stages (int): stages to freeze (see the module docstring); -1 freezes nothing.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k also stages 0..k-1 (and their
+            output norms). Must be in ``[-1, num_stages]``.
         norm_eval (bool): keep BatchNorm layers in eval mode while training.
+        with_cp (bool): gradient checkpointing of every block (saves memory, same gradients).
         pretrained (str, optional): deprecated alias of
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
-        init_cfg (dict | list[dict], optional): initialisation config.
+        init_cfg (dict | list[dict], optional): initialisation config; ``Pretrained`` takes
+            ``checkpoint``, optional ``prefix`` (e.g. ``'backbone.'``) and ``map_location``.
     """
+    #: name -> dict of architecture settings
+    arch_zoo = {}
+    #: keys a custom arch dict must have, and keys it may have
+    arch_keys = ()
+    arch_optional_keys = ()
     #: script that converts official checkpoints of the family (named in error messages)
     converter_tool = None
 
-    def __init__(self, frozen_stages=-1, norm_eval=False, pretrained=None, init_cfg=None):
+    def __init__(self, frozen_stages=-1, norm_eval=False, with_cp=False, pretrained=None,
+                 init_cfg=None):
         assert not (init_cfg and pretrained), \
             'init_cfg and pretrained cannot be specified at the same time'
         if isinstance(pretrained, str):
@@ -42,8 +65,83 @@ class BaseBackbone(BaseModule):
         elif pretrained is not None:
             raise TypeError('pretrained must be a str or None')
         super().__init__(init_cfg=init_cfg)
+        if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int):
+            raise TypeError(f'frozen_stages must be an int, got {frozen_stages!r}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.with_cp = with_cp
+
+    # ----------------------------------------------------------------- arguments
+    @classmethod
+    def parse_arch(cls, arch):
+        """A deep copy of ``arch_zoo[arch]`` (names are case-insensitive), or of a custom dict
+        after checking its keys. Lists stay lists."""
+        name = cls.__name__
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_zoo:
+                raise ValueError(
+                    f'unknown {name} arch {arch!r}: choose one of {sorted(cls.arch_zoo)} or '
+                    f'pass a dict with the keys {list(cls.arch_keys)}')
+            return copy.deepcopy(cls.arch_zoo[key])
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name} arch must be a str or a dict, got {type(arch).__name__}')
+        missing = [k for k in cls.arch_keys if k not in arch]
+        unknown = [k for k in arch if k not in cls.arch_keys and k not in cls.arch_optional_keys]
+        if missing or unknown:
+            optional = (f', optional {list(cls.arch_optional_keys)}'
+                        if cls.arch_optional_keys else '')
+            raise ValueError(
+                f'custom {name} arch: missing keys {missing}, unknown keys {unknown} '
+                f'(required {list(cls.arch_keys)}{optional})')
+        return {k: (list(v) if isinstance(v, tuple) else copy.deepcopy(v))
+                for k, v in arch.items()}
+
+    @staticmethod
+    def parse_out_indices(out_indices, num_stages):
+        """``out_indices`` as a sorted tuple of stage indices.
+
+        An int or a sequence of ints; negative indices count from the end (-1 is the last
+        stage). Out of range, repeated or empty is a ``ValueError``. Outputs always come in
+        stage order."""
+        if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, Sequence) or isinstance(out_indices, str) or \
+                not all(isinstance(i, int) and not isinstance(i, bool) for i in out_indices):
+            raise TypeError(f'out_indices must be an int or a sequence of ints, '
+                            f'got {out_indices!r}')
+        if len(out_indices) == 0:
+            raise ValueError('out_indices must not be empty')
+        bad = [i for i in out_indices if not -num_stages <= i < num_stages]
+        if bad:
+            raise ValueError(f'out_indices {list(out_indices)}: {bad} out of range for '
+                             f'{num_stages} stages (use 0..{num_stages - 1} or negatives '
+                             'from the end)')
+        norm = [i % num_stages for i in out_indices]
+        if len(set(norm)) != len(norm):
+            raise ValueError(f'out_indices {list(out_indices)} name a stage twice')
+        return tuple(sorted(norm))
+
+    def set_stages(self, num_stages, out_indices):
+        """Set ``num_stages`` and ``out_indices`` and check ``frozen_stages`` against them."""
+        self.num_stages = num_stages
+        self.out_indices = self.parse_out_indices(out_indices, num_stages)
+        if not -1 <= self.frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {num_stages}] (-1: nothing, '
+                             f'0: the stem, k: the stem and stages 0..k-1), '
+                             f'got {self.frozen_stages}')
+
+    def check_input(self, x):
+        """Raise a clear error unless ``x`` is a float ``(B, in_channels, H, W)`` tensor."""
+        if not torch.is_tensor(x) or x.dim() != 4 or not x.is_floating_point():
+            what = (f'a {x.dim()}-D {x.dtype} tensor of shape {tuple(x.shape)}'
+                    if torch.is_tensor(x) else type(x).__name__)
+            raise ValueError(f'{type(self).__name__} expects a float tensor (B, C, H, W), '
+                             f'got {what}; add the batch dimension with x[None]')
+        in_channels = getattr(self, 'in_channels', None)
+        if in_channels is not None and x.shape[1] != in_channels:
+            raise ValueError(f'{type(self).__name__} was built for {in_channels} input '
+                             f'channels, got {x.shape[1]} (input shape {tuple(x.shape)})')
 
     # ----------------------------------------------------------------- freezing
     @staticmethod
@@ -54,8 +152,21 @@ class BaseBackbone(BaseModule):
         for param in module.parameters():
             param.requires_grad = False
 
+    def _stem_modules(self):
+        """Modules frozen by ``frozen_stages >= 0``."""
+        return [self.patch_embed]
+
+    def _stage_modules(self, i):
+        """Modules of stage ``i`` frozen by ``frozen_stages > i``."""
+        return [self.stages[i], getattr(self, f'norm{i}', None)]
+
     def _freeze_stages(self):
-        raise NotImplementedError
+        if self.frozen_stages >= 0:
+            for m in self._stem_modules():
+                self._freeze_module(m)
+        for i in range(self.frozen_stages):
+            for m in self._stage_modules(i):
+                self._freeze_module(m)
 
     def train(self, mode=True):
         super().train(mode)
@@ -134,7 +245,7 @@ class BaseBackbone(BaseModule):
 
 
 def drop_path_rates(drop_path_rate, depths):
-    """Linear stochastic-depth schedule, split per stage: ``[[r_0, ...], ...]``."""
+    """Linear stochastic-depth schedule over all blocks, split per stage: ``[[r_0, ...], ...]``."""
     total = sum(depths)
     rates = torch.linspace(0, drop_path_rate, total).tolist() if total else []
     out, i = [], 0
@@ -142,3 +253,8 @@ def drop_path_rates(drop_path_rate, depths):
         out.append(rates[i:i + d])
         i += d
     return out
+
+
+def drop_path_layer(rate):
+    """mmcv's ``DropPath`` for a positive rate, else ``nn.Identity``."""
+    return DropPath(rate) if rate > 0 else nn.Identity()
