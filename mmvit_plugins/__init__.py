@@ -10,7 +10,10 @@ import os
 # mmengine 0.10.7 calls torch.load without weights_only; torch >= 2.6 then refuses the
 # checkpoints mmengine itself writes (message hub objects on --resume). torch reads the
 # variable at each load, so setting it here covers the tools, the tests and user projects.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ:
+    import warnings
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+    warnings.filterwarnings('ignore', 'Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
 
 from .utils.version_check import check_versions  # noqa: E402
 from .version import __version__

@@ -1,3 +1,6 @@
+import sys
+import types
+
 import pytest
 import torch
 from mmengine.runner import save_checkpoint
@@ -6,8 +9,15 @@ from torch import nn
 from mmvit_plugins.models.backbones.base import BaseBackbone, drop_path_rates
 
 
+# a converter module as the families have one: the official layout names the stem 'official.w'
+_converter = types.ModuleType('mmvit_plugins.converters.tiny')
+_converter.is_official = lambda sd: 'official.w' in sd
+_converter.convert = lambda sd: {'backbone.stem.weight': sd['official.w']}
+sys.modules[_converter.__name__] = _converter
+
+
 class TinyBackbone(BaseBackbone):
-    converter_tool = 'tools/model_converters/tiny2mmvit.py'
+    converter = 'tiny'
 
     def __init__(self, width=4, **kwargs):
         super().__init__(**kwargs)
@@ -87,3 +97,11 @@ def test_drop_path_schedule_is_linear_over_all_blocks():
     flat = sum(rates, [])
     assert flat[0] == 0 and abs(flat[-1] - 0.3) < 1e-7
     assert all(abs((b - a) - 0.1) < 1e-6 for a, b in zip(flat, flat[1:]))
+
+
+def test_official_checkpoint_is_converted_on_loading(tmp_path):
+    src = TinyBackbone()
+    path = _save(tmp_path, {'model': {'official.w': src.stem.weight.detach().clone()}})
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=path))
+    m.init_weights()
+    assert torch.equal(m.stem.weight, src.stem.weight)

@@ -1,26 +1,12 @@
 """Every DAT++ config builds and runs a loss pass; a toy config trains end to end."""
-import glob
 import os.path as osp
 
 import pytest
-import torch
-from utils import REPO, config_loss_pass, ensure_toy_data, load_config, run_tool
+from utils import (REPO, config_loss_pass, family_configs, load_config, load_family_config,
+                   toy_train_and_test)
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'dat', '*.py')) +
-                 glob.glob(osp.join(REPO, 'configs', 'dat', 'toy', '*.py')))
+CONFIGS = family_configs('dat')
 TOY = osp.join(REPO, 'configs', 'dat', 'toy', 'fpn_dat_toy_ade20k.py')
-
-
-def test_all_issue_configs_exist():
-    names = {osp.basename(p)[:-3] for p in CONFIGS if '/toy/' not in p}
-    want = {f'dat_{s}_in1k' for s in 'tsb'} | {'dat_b_in1k_384'}
-    want |= {f'{d}_dat_{s}_{k}_coco' for d in ('retinanet', 'mask_rcnn') for s in 'ts'
-             for k in ('1x', '3x')}
-    want |= {'cascade_mask_rcnn_dat_t_1x_coco', 'cascade_mask_rcnn_dat_t_3x_coco',
-             'cascade_mask_rcnn_dat_s_3x_coco', 'cascade_mask_rcnn_dat_b_3x_coco'}
-    want |= {f'upernet_dat_{s}_512x512_160k_ade20k' for s in 'tsb'}
-    want |= {f'fpn_dat_{s}_512x512_80k_ade20k' for s in 'tsb'}
-    assert want <= names, sorted(want - names)
 
 
 def _fast_options(cfg_path):
@@ -39,6 +25,7 @@ def _fast_options(cfg_path):
 
 @pytest.mark.parametrize('cfg_path', CONFIGS, ids=[osp.basename(p)[:-3] for p in CONFIGS])
 def test_config_loss_pass(cfg_path):
+    load_family_config(cfg_path, 'DAT')
     # UperNet's pyramid pooling has 1x1 BatchNorm maps: needs 2 images
     batch = 2 if 'upernet' in osp.basename(cfg_path) else 1
     log_vars = config_loss_pass(cfg_path, hw=(64, 64), batch=batch,
@@ -65,17 +52,22 @@ def test_recipes_follow_the_official_configs():
     assert cfg.param_scheduler[1].end == 160000
     cfg = load_config(osp.join(REPO, 'configs/dat/fpn_dat_t_512x512_80k_ade20k.py'))
     assert cfg.train_cfg.max_iters == 40000 and cfg.optim_wrapper.optimizer.lr == 2e-4
+    cfg = load_config(osp.join(REPO, 'configs/dat/retinanet_dat_t_3x_coco.py'))
+    assert cfg.param_scheduler[1].milestones == [27, 33]
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert cfg.val_evaluator.metric == 'bbox'
+
+
+@pytest.mark.parametrize('cfg_path', CONFIGS, ids=[osp.basename(p)[:-3] for p in CONFIGS])
+def test_no_decay_keys_name_the_bias_tables(cfg_path):
+    # Swin's key: the parameter names of the DAT++ position-bias tables contain it
+    keys = load_config(cfg_path).optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {})
+    assert 'relative_position_bias_table' in keys and 'rpe_table' not in keys
+    assert keys['relative_position_bias_table']['decay_mult'] == 0.
 
 
 def test_toy_config_trains_end_to_end(tmp_path):
-    ensure_toy_data()
-    work = tmp_path / 'work'
-    run_tool(['train.py', TOY, '--work-dir', work])
-    ckpt = work / 'iter_8.pth'
-    assert ckpt.is_file()
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
-    assert 'backbone.stages.0.attns.1.rpe_table' in state
-    assert 'backbone.stages.0.attns.0.rpb' in state
-    proc = run_tool(['test.py', TOY, ckpt, '--work-dir', tmp_path / 'test'])
-    out = proc.stdout + proc.stderr
-    assert 'mIoU' in out and 'aAcc' in out
+    toy_train_and_test(TOY, tmp_path, 'iter_8.pth',
+                       ['backbone.stages.0.blocks.1.attn.relative_position_bias_table',
+                        'backbone.stages.0.blocks.0.attn.rpb'],  # D and N block tables
+                       ['mIoU', 'aAcc'])

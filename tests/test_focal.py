@@ -1,12 +1,14 @@
-"""Unit tests of the FocalTransformer backbone (OpenMMLab style)."""
+"""What is specific to FocalTransformer: its layers, structure rule, options, fast-path
+internals and weight handling (the generic backbone behaviour is in test_backbone_contract.py)."""
 import pytest
 import torch
-from utils import check_norm_state, max_abs_diff
+from utils import max_abs_diff
 
-from mmvit_plugins.models.backbones.focal import (FocalBlock, FocalTransformer, _fast_layout,
-                                                  _gather_index, merged_rolled_keys,
-                                                  mixed_relative_index,
-                                                  rolled_neighbour_offsets)
+from mmvit_plugins.models.backbones.focal import FocalBlock, FocalTransformer
+from mmvit_plugins.models.layers.focal_attention import (fast_layout, gather_index,
+                                                         merged_rolled_keys,
+                                                         mixed_relative_index,
+                                                         rolled_neighbour_offsets)
 
 SMALL = dict(embed_dims=24, depths=[1, 2, 1, 1], num_heads=[1, 3, 2, 4])
 
@@ -44,19 +46,6 @@ def test_rolled_neighbours_are_the_official_132():
     assert idx[0, 0] == 6 * 13 + 6 and idx[0, 48] == 0 and idx.max() == 168
 
 
-@pytest.mark.parametrize('hw', [(64, 64), (65, 97), (96, 40), (224, 224), (30, 30)])
-def test_output_shapes_any_input_size(hw):
-    model = small().eval()
-    with torch.no_grad():
-        outs = model(torch.randn(2, 3, *hw))
-    h, w = -(-hw[0] // 4), -(-hw[1] // 4)
-    for i, out in enumerate(outs):
-        if i:
-            h, w = -(-h // 2), -(-w // 2)
-        assert out.shape == (2, 24 * 2**i, h, w)
-        assert torch.isfinite(out).all()
-
-
 def test_conv_embed_shapes():
     model = small(use_conv_embed=True).eval()
     with torch.no_grad():
@@ -66,29 +55,24 @@ def test_conv_embed_shapes():
     assert FocalTransformer(arch='tiny-conv').use_conv_embed
 
 
-def test_out_indices_and_out_norm():
+def test_out_norm():
+    """One output norm per returned stage; ``out_norm=False`` returns the raw stage features
+    (the official stage outputs)."""
     x = torch.randn(1, 3, 64, 64)
-    full = small().eval()
-    part = small(out_indices=(1, -1)).eval()
-    part.load_state_dict(full.state_dict(), strict=False)
-    with torch.no_grad():
-        ref, outs = full(x), part(x)
-    assert len(outs) == 2
-    assert torch.equal(outs[0], ref[1]) and torch.equal(outs[1], ref[3])
-    assert hasattr(part, 'norm1') and not hasattr(part, 'norm0')
-    bare = small(out_norm=False)
+    part = small(out_indices=(1, -1))
+    assert hasattr(part, 'norm1') and hasattr(part, 'norm3') and not hasattr(part, 'norm0')
+    bare = small(out_norm=False).eval()
     assert not any(n.startswith('norm') for n, _ in bare.named_parameters())
-    with pytest.raises(ValueError, match='out_indices'):
-        small(out_indices=(4, ))
+    normed = small().eval()
+    normed.load_state_dict(bare.state_dict(), strict=False)
+    with torch.no_grad():
+        raw, out = bare(x)[2], normed(x)[2]
+    expected = torch.nn.functional.layer_norm(raw.permute(0, 2, 3, 1), (96, ))
+    assert max_abs_diff(out, expected.permute(0, 3, 1, 2)) < 1e-5
 
 
-def test_arch_validation():
-    with pytest.raises(ValueError, match="unknown Focal Transformer arch 'huge'.*'tiny'"):
-        FocalTransformer(arch='huge')
-    with pytest.raises(ValueError, match=r"lacks \['num_heads'\]"):
-        FocalTransformer(arch=dict(embed_dims=8, depths=[1, 1, 1, 1]))
-    with pytest.raises(ValueError, match=r"unknown keys \['window_size'\]"):
-        FocalTransformer(arch=dict(SMALL, window_size=7))
+def test_focal_option_validation():
+    assert FocalTransformer(arch=dict(SMALL, use_conv_embed=True)).use_conv_embed
     with pytest.raises(ValueError, match='focal_windows has 3 entries'):
         small(focal_windows=(7, 5, 3))
     with pytest.raises(ValueError, match='not divisible by num_heads'):
@@ -101,12 +85,6 @@ def test_arch_validation():
         small(expand_layer='first')
     with pytest.raises(ValueError, match='too small'):
         small(pretrain_img_size=16)
-    with pytest.raises(ValueError, match='attn_impl'):
-        small(attn_impl='flash')
-    with pytest.raises(ValueError, match='frozen_stages'):
-        small(frozen_stages=5)
-    with pytest.raises(TypeError):
-        small(pretrained=123)
 
 
 @pytest.mark.parametrize('arch,num_params', [
@@ -123,73 +101,11 @@ def test_structure_is_derived_from_pretrain_img_size():
     at224 = FocalTransformer(arch='tiny')
     at256 = FocalTransformer(arch='tiny', pretrain_img_size=256)
     # stage 3 is 7x7 at 224: window 7, no expansion; 8x8 at 256: expansion
-    assert at224.layers[3].blocks[0].attn.num_rolled == 0
-    assert at256.layers[3].blocks[0].attn.num_rolled == 132
-    assert at224.layers[2].blocks[0].attn.num_keys == 49 + 132 + 9
+    assert at224.stages[3].blocks[0].attn.num_rolled == 0
+    assert at256.stages[3].blocks[0].attn.num_rolled == 132
+    assert at224.stages[2].blocks[0].attn.num_keys == 49 + 132 + 9
     small_img = FocalTransformer(arch='tiny', pretrain_img_size=160)  # stage 3: 5x5
-    assert small_img.layers[3].blocks[0].window_size == 5
-
-
-def test_frozen_stages():
-    model = small(frozen_stages=2)
-
-    def frozen(prefixes):
-        return all(not p.requires_grad for n, p in model.named_parameters()
-                   if n.startswith(prefixes))
-
-    def trainable(prefixes):
-        return all(p.requires_grad for n, p in model.named_parameters()
-                   if n.startswith(prefixes))
-
-    # already in __init__ (DDP registers parameters before train() is called)
-    assert frozen(('patch_embed', 'layers.0', 'norm0', 'layers.1', 'norm1'))
-    assert trainable(('layers.2', 'norm2', 'layers.3', 'norm3'))
-    model.train()
-    assert frozen(('patch_embed', 'layers.1', 'norm1'))
-    assert not model.patch_embed.training and not model.layers[1].training
-    assert model.layers[2].training and not model.norm0.training
-    stem_only = small(frozen_stages=0).train()
-    assert all(not p.requires_grad for p in stem_only.patch_embed.parameters())
-    assert all(p.requires_grad for p in stem_only.layers[0].parameters())
-
-
-def test_norm_eval_keeps_batchnorm_in_eval():
-    # the backbone has LayerNorms only; norm_eval must not touch them, and must still
-    # switch BatchNorm layers (e.g. added by a subclass) to eval
-    model = small(norm_eval=True)
-    model.extra_bn = torch.nn.BatchNorm2d(4)
-    model.train()
-    assert not model.extra_bn.training and model.layers[0].training
-    model = small(norm_eval=False)
-    model.extra_bn = torch.nn.BatchNorm2d(4)
-    model.train()
-    assert check_norm_state(model.modules(), True)
-
-
-def test_with_cp_matches_plain_forward_backward():
-    x = torch.randn(2, 3, 32, 32)
-    plain = _randomise(small(drop_path_rate=0.)).train()
-    ckpt = small(drop_path_rate=0., with_cp=True).train()
-    ckpt.load_state_dict(plain.state_dict())
-    grads = []
-    for model in (plain, ckpt):
-        outs = model(x)
-        sum(o.square().mean() for o in outs).backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-    assert ckpt.layers[0].blocks[0].with_cp and not plain.layers[0].blocks[0].with_cp
-    for name, g in grads[0].items():
-        assert max_abs_diff(g, grads[1][name]) <= 1e-5, name
-
-
-def test_drop_path_schedule():
-    model = small(drop_path_rate=0.3)
-    rates = [blk.drop_path_rate for stage in model.layers for blk in stage.blocks]
-    assert rates == pytest.approx(torch.linspace(0, 0.3, 5).tolist())
-    model.train()
-    x = torch.randn(4, 3, 32, 32)
-    assert not torch.equal(model(x)[3], model(x)[3])
-    model.eval()
-    assert torch.equal(model(x)[3], model(x)[3])
+    assert small_img.stages[3].blocks[0].window_size == 5
 
 
 BLOCK_CASES = [
@@ -246,50 +162,16 @@ def test_generic_attention_path_matches_reference(monkeypatch):
         assert max_abs_diff(a, b) <= 1e-4 * max(1.0, b.abs().max().item())
 
 
-def test_backbone_fast_matches_reference():
-    x = torch.randn(2, 3, 72, 100)
-    fast = _randomise(small(use_shift=True, focal_levels=(3, 2, 2, 2))).eval()
-    ref = small(use_shift=True, focal_levels=(3, 2, 2, 2), attn_impl='reference').eval()
-    ref.load_state_dict(fast.state_dict())
-    with torch.no_grad():
-        for a, b in zip(fast(x), ref(x)):
-            assert max_abs_diff(a, b) <= 1e-4
-
-
-def test_init_weights_default_and_pretrained_round_trip(tmp_path):
+def test_default_init_is_the_official_one():
     model = small()
     model.init_weights()
-    attn = model.layers[0].blocks[0].attn
+    attn = model.stages[0].blocks[0].attn
     assert torch.equal(model.norm0.weight, torch.ones(24))
     assert attn.qkv.weight.std() < 0.05  # trunc_normal(0.02)
     assert not attn.relative_position_bias_table.any()  # official: zeros
     assert 0 < attn.relative_position_bias_table_to_neighbors.std() < 0.05
-    _randomise(model)
-    ckpt = tmp_path / 'backbone.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
-    loaded = small(init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
-    loaded.init_weights()
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, loaded.state_dict()[k]), k
-
-    # classifier checkpoint with backbone. prefix
-    full = tmp_path / 'classifier.pth'
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in model.state_dict().items()}}, full)
-    loaded = small(init_cfg=dict(type='Pretrained', checkpoint=str(full), prefix='backbone.'))
-    loaded.init_weights()
-    assert torch.equal(loaded.layers[2].blocks[0].mlp.fc2.weight,
-                       model.layers[2].blocks[0].mlp.fc2.weight)
-
-    # another family: no shared key
-    other = tmp_path / 'other.pth'
-    torch.save({'state_dict': {'stages.0.blocks.0.attn.w_msa.qkv.weight': torch.zeros(1)}},
-               other)
-    with pytest.raises(ValueError, match='shares no parameter name'):
-        small(init_cfg=dict(type='Pretrained', checkpoint=str(other))).init_weights()
-    # another size of the same family
-    with pytest.raises(RuntimeError, match='does not fit'):
-        FocalTransformer(arch=dict(SMALL, embed_dims=48),
-                         init_cfg=dict(type='Pretrained', checkpoint=str(ckpt))).init_weights()
+    assert 0 < attn.relative_position_bias_table_to_windows[0].std() < 0.05
+    assert model.stages[0].blocks[0].pool_layers[0].weight.std() < 0.05  # fc pooling too
 
 
 def test_pretrained_with_larger_focal_windows_resizes_the_pooled_tables(tmp_path):
@@ -301,12 +183,12 @@ def test_pretrained_with_larger_focal_windows_resizes_the_pooled_tables(tmp_path
     det = small(focal_windows=(15, 13, 9, 7),
                 init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
     det.init_weights()
-    name = 'layers.0.blocks.0.attn.relative_position_bias_table_to_windows.0'
+    name = 'stages.0.blocks.0.attn.relative_position_bias_table_to_windows.0'
     old, new = src.state_dict()[name], det.state_dict()[name]
     assert old.shape == (1, 13 * 13) and new.shape == (1, 21 * 21)
     assert abs(new.mean() - old.mean()) < 0.2 * old.std()  # an interpolation, not a re-init
-    assert torch.equal(det.layers[1].blocks[1].attn.qkv.weight,
-                       src.layers[1].blocks[1].attn.qkv.weight)
+    assert torch.equal(det.stages[1].blocks[1].attn.qkv.weight,
+                       src.stages[1].blocks[1].attn.qkv.weight)
     with torch.no_grad():
         assert torch.isfinite(det.eval()(torch.randn(1, 3, 96, 128))[3]).all()
 
@@ -316,8 +198,8 @@ def test_fast_layout_merges_duplicate_keys_and_skips_only_pooled_padding():
     official ones with the 12 duplicated rolled keys merged, and its CPU chunks leave out
     pooled-padding keys shared by a row of windows, and nothing else."""
     args = (133, 133, 7, 3, 15, 1)
-    index, pad_mask = _gather_index(*args, torch.device('cpu'))
-    merged, window_mask, chunks = _fast_layout(*args, 0, 3, torch.float32, torch.device('cpu'))
+    index, pad_mask = gather_index(*args, torch.device('cpu'))
+    merged, window_mask, chunks = fast_layout(*args, 0, 3, torch.float32, torch.device('cpu'))
     kept, rounds = merged_rolled_keys(7, 3)
     cols = torch.cat([kept, torch.arange(181, 406)])
     assert merged.shape == (361, 394) and torch.equal(merged, index[:, cols])

@@ -1,37 +1,21 @@
 """Every Focal config builds and runs a loss pass on a tiny input; the toy config trains and
 tests end to end through tools/train.py and tools/test.py."""
-import glob
 import os.path as osp
 
 import pytest
 import torch
-from utils import REPO, config_loss_pass, ensure_toy_data, load_config, run_tool
+from utils import (REPO, config_loss_pass, family_configs, load_family_config,
+                   toy_train_and_test)
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'focal', '*.py')) +
-                 glob.glob(osp.join(REPO, 'configs', 'focal', 'toy', '*.py')))
+CONFIGS = family_configs('focal')
 TOY = osp.join(REPO, 'configs', 'focal', 'toy', 'mask_rcnn_focal_toy_coco.py')
 ARCH = {'t': 'tiny', 's': 'small', 'b': 'base'}
 
 
-def test_every_listed_config_exists():
-    names = {osp.basename(p)[:-3] for p in CONFIGS}
-    for a in 'tsb':
-        assert f'focal_{a}_in1k' in names
-        assert f'upernet_focal_{a}_512x512_160k_ade20k' in names
-        for sched in ('1x', '3x'):
-            assert f'mask_rcnn_focal_{a}_{sched}_coco' in names
-            assert f'retinanet_focal_{a}_{sched}_coco' in names
-    for name in ('cascade_mask_rcnn_focal_t_3x_coco', 'atss_focal_t_3x_coco',
-                 'sparse_rcnn_focal_t_3x_coco'):
-        assert name in names
-
-
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p)[:-3] for p in CONFIGS])
 def test_config_loss_pass(path):
-    cfg = load_config(path)
-    assert cfg.custom_imports['imports'] == ['mmvit_plugins']
+    cfg = load_family_config(path, 'FocalTransformer')
     backbone = cfg.model.backbone
-    assert backbone.type == 'FocalTransformer'
     name = osp.basename(path)
     options = None
     if 'toy' not in path:
@@ -62,17 +46,10 @@ def test_config_loss_pass(path):
     # batch 2: UPerHead's 1x1 pyramid pooling + BatchNorm needs more than one value
     log_vars = config_loss_pass(path, hw=(64, 64), batch=2 if 'upernet' in name else 1,
                                 cfg_options=options, init_weights='sparse_rcnn' in name)
-    assert log_vars and all(torch.isfinite(torch.tensor(v)) for v in log_vars.values())
+    assert log_vars and all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values())
 
 
 def test_toy_config_trains_end_to_end(tmp_path):
-    ensure_toy_data()
-    work = tmp_path / 'work'
-    run_tool(['train.py', TOY, '--work-dir', work])
-    ckpt = work / 'epoch_1.pth'
-    assert ckpt.is_file()
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
-    assert 'backbone.layers.0.blocks.0.attn.relative_position_bias_table_to_neighbors' in state
-    proc = run_tool(['test.py', TOY, ckpt, '--work-dir', tmp_path / 'test'])
-    out = proc.stdout + proc.stderr
-    assert 'bbox_mAP' in out and 'segm_mAP' in out
+    table = 'backbone.stages.0.blocks.0.attn.relative_position_bias_table_to_neighbors'
+    toy_train_and_test(TOY, tmp_path, 'epoch_1.pth', [table],
+                       ['bbox_mAP', 'segm_mAP'])

@@ -1,8 +1,10 @@
-"""SASAResNet backbone: shapes, OpenMMLab conventions, and the paper's params/FLOPs."""
+"""SASAResNet specifics: its two stems, the three attention paths, mmdet ResNet compatibility,
+its own argument checks, initialisation, and the paper's params/FLOPs. The generic backbone
+behaviour (out_indices, frozen_stages, norm_eval, with_cp, drop path, Pretrained loading, input
+checks) is tested for every family in tests/test_backbone_contract.py."""
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.runner import save_checkpoint
 from utils import check_norm_state
 
 from mmvit_plugins.models.backbones import SASAResNet
@@ -22,20 +24,8 @@ def tiny(**kwargs):
 
 
 @pytest.mark.parametrize('stem_type', ['conv', 'attention'])
-@pytest.mark.parametrize('hw', [(32, 32), (33, 47), (64, 40)])
-def test_output_shapes(stem_type, hw):
-    model = tiny(stem_type=stem_type)
-    model.init_weights()
-    outs = model(torch.randn(2, 3, *hw))
-    assert len(outs) == 4
-    for i, out in enumerate(outs):
-        s = 2**(i + 2)
-        assert out.shape == (2, 64 * 2**i, -(-hw[0] // s), -(-hw[1] // s))
-    assert model.out_channels == [64, 128, 256, 512]
-
-
-@pytest.mark.parametrize('stem_type', ['conv', 'attention'])
 def test_fast_reference_and_unfold_agree(stem_type):
+    """Both stems at a size that is not a multiple of the stem block or the strides."""
     model = tiny(stem_type=stem_type, stage_blocks=(2, 1, 1, 1)).eval()
     x = torch.randn(1, 3, 45, 38)
     outs = {}
@@ -47,6 +37,10 @@ def test_fast_reference_and_unfold_agree(stem_type):
                 m.attn_impl = 'reference' if impl == 'reference' else 'fast'
         with torch.no_grad():
             outs[impl] = model(x)
+    assert model.num_features == [64, 128, 256, 512]
+    for i, out in enumerate(outs['reference']):
+        s = 2**(i + 2)
+        assert out.shape == (1, model.num_features[i], -(-45 // s), -(-38 // s))
     for impl in ('fast', 'unfold'):
         for a, b in zip(outs[impl], outs['reference']):
             assert (a - b).abs().max() < 1e-4
@@ -56,6 +50,18 @@ def test_fast_reference_and_unfold_agree(stem_type):
     with torch.no_grad():
         ref = model2.eval()(x)
     assert all((a - b).abs().max() < 1e-4 for a, b in zip(outs['fast'], ref))
+
+
+@pytest.mark.parametrize('stem_type', ['conv', 'attention'])
+def test_frozen_stem_follows_the_stem_type(stem_type):
+    model = tiny(stem_type=stem_type, frozen_stages=1)
+    stem = [model.conv1, model.norm1] if stem_type == 'conv' else [model.stem]
+    model.train()
+    for mod in stem + [model.layer1]:
+        assert all(not p.requires_grad for p in mod.parameters())
+        assert check_norm_state(mod.modules(), False)
+    assert all(p.requires_grad for p in model.layer2.parameters())
+    assert not hasattr(model, 'stem' if stem_type == 'conv' else 'conv1')
 
 
 def test_all_conv_variant_is_mmdet_resnet50():
@@ -80,109 +86,20 @@ def test_stage_with_attn_selects_layers():
     assert attn.stride == 2 and attn.kernel_size == 5 and attn.num_heads == 4
 
 
-def test_out_indices():
-    model = tiny(out_indices=(1, 3))
-    outs = model(torch.randn(2, 3, 32, 32))
-    assert [o.shape[1] for o in outs] == [128, 512]
-    with pytest.raises(ValueError, match='out_indices'):
-        tiny(out_indices=(4, ))
-
-
-@pytest.mark.parametrize('stem_type', ['conv', 'attention'])
-def test_frozen_stages(stem_type):
-    model = tiny(stem_type=stem_type, frozen_stages=2)
-    stem = [model.conv1, model.norm1] if stem_type == 'conv' else [model.stem]
-    frozen = stem + [model.layer1, model.layer2]
-    for state in ('constructed', 'train'):
-        if state == 'train':
-            model.train()
-        for mod in frozen:
-            assert all(not p.requires_grad for p in mod.parameters())
-            assert check_norm_state(mod.modules(), False)
-        for mod in (model.layer3, model.layer4):
-            assert all(p.requires_grad for p in mod.parameters())
-            if state == 'train':
-                assert check_norm_state(mod.modules(), True)
-
-
-def test_norm_eval():
-    model = tiny(norm_eval=True)
-    model.train()
-    assert check_norm_state(model.modules(), False)
-    model = tiny(norm_eval=False)
-    model.train()
-    assert check_norm_state(model.modules(), True)
-
-
-@pytest.mark.parametrize('stem_type', ['conv', 'attention'])
-def test_with_cp_matches(stem_type):
-    model = tiny(stem_type=stem_type)
-    model_cp = tiny(stem_type=stem_type, with_cp=True)
-    model_cp.load_state_dict(model.state_dict())
-    x = torch.randn(2, 3, 32, 32, requires_grad=True)
-    grads = []
-    for m in (model, model_cp):
-        m.train()
-        loss = sum(o.square().mean() for o in m(x))
-        grads.append(torch.autograd.grad(loss, [x] + list(m.parameters())))
-    for a, b in zip(*grads):
-        assert torch.allclose(a, b, atol=1e-5)
-
-
-def test_drop_path_schedule():
-    model = tiny(stage_blocks=(1, 2, 1, 1), drop_path_rate=0.4)
-    probs = [blk.drop_path.drop_prob if hasattr(blk.drop_path, 'drop_prob') else 0.0
-             for i in range(4) for blk in getattr(model, f'layer{i + 1}')]
-    assert probs == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
-    x = torch.randn(2, 3, 32, 32)
-    model.eval()  # stochastic depth is off in eval mode
-    assert torch.equal(model(x)[-1], model(x)[-1])
-    model.train()
-    assert model(x)[-1].shape == (2, 512, 1, 1)
-
-
-@pytest.mark.parametrize('kwargs,error,match', [
-    (dict(depth=101), KeyError, 'invalid depth'),
-    (dict(stem_type='deep'), ValueError, 'stem_type'),
-    (dict(attn_impl='flash'), ValueError, 'attn_impl'),
-    (dict(attn_cfg=dict(window=7)), KeyError, "unknown attn_cfg key.*'window'"),
-    (dict(stem_cfg=dict(heads=4)), KeyError, "unknown stem_cfg key.*'heads'"),
-    (dict(stage_with_attn=(True, True)), ValueError, 'one entry per stage'),
-    (dict(attn_cfg=dict(num_heads=5)), ValueError, 'divisible'),
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(depth=101), r'unknown SASAResNet depth 101: choose one of \[26, 38, 50\]'),
+    (dict(stem_type='deep'), 'stem_type'),
+    (dict(attn_impl='flash'), 'attn_impl'),
+    (dict(attn_cfg=dict(window=7)), r"attn_cfg: unknown keys \['window'\]"),
+    (dict(stem_cfg=dict(heads=4)), r"stem_cfg: unknown keys \['heads'\]"),
+    (dict(stage_with_attn=(True, True)), 'one entry per stage'),
+    (dict(attn_cfg=dict(num_heads=5)), 'divisible'),
 ])
-def test_bad_arguments(kwargs, error, match):
+def test_bad_arguments(kwargs, match):
     cfg = dict(depth=26)
     cfg.update(kwargs)
-    with pytest.raises(error, match=match):
+    with pytest.raises(ValueError, match=match):
         SASAResNet(**cfg)
-
-
-def test_pretrained_round_trip_and_wrong_checkpoints(tmp_path):
-    src = tiny(stem_type='attention')
-    src.init_weights()
-    with torch.no_grad():
-        for p in src.parameters():
-            p.normal_()
-    path = str(tmp_path / 'cls.pth')
-    # a classifier checkpoint: keys under backbone.
-    save_checkpoint({'backbone.' + k: v for k, v in src.state_dict().items()}, path)
-    dst = tiny(stem_type='attention',
-               init_cfg=dict(type='Pretrained', checkpoint=path, prefix='backbone.'))
-    dst.init_weights()
-    for k, v in src.state_dict().items():
-        assert torch.equal(v, dst.state_dict()[k]), k
-    # another family
-    other = str(tmp_path / 'other.pth')
-    save_checkpoint({'patch_embed.proj.weight': torch.zeros(1)}, other)
-    with pytest.raises(ValueError, match='shares no parameter name'):
-        tiny(init_cfg=dict(type='Pretrained', checkpoint=other)).init_weights()
-    # another size
-    with pytest.raises(RuntimeError, match='does not fit'):
-        tiny(stem_type='attention', base_channels=32,
-             init_cfg=dict(type='Pretrained', checkpoint=path, prefix='backbone.')
-             ).init_weights()
-    with pytest.raises(TypeError):
-        tiny(pretrained=123)
 
 
 def test_default_init_zeroes_last_bn_and_keeps_attention_init():
@@ -202,7 +119,7 @@ class _Classifier(nn.Module):
     def __init__(self, backbone):
         super().__init__()
         self.backbone = backbone
-        self.fc = nn.Linear(backbone.feat_dim, 1000)
+        self.fc = nn.Linear(backbone.num_features[-1], 1000)
 
     def forward(self, x):
         return self.fc(self.backbone(x)[-1].mean((2, 3)))

@@ -168,3 +168,42 @@ def run_tool(args, timeout=1200, env=None, check=True):
                              f'--- stdout ---\n{proc.stdout[-6000:]}\n'
                              f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+def family_configs(family):
+    """The configs of a family users run (configs/<family>/*.py and toy/*.py), sorted."""
+    return sorted(glob.glob(osp.join(REPO, 'configs', family, '*.py')) +
+                  glob.glob(osp.join(REPO, 'configs', family, 'toy', '*.py')))
+
+
+def toy_train_and_test(config, work, checkpoint, state_keys, metrics, env=None):
+    """Train ``config`` with tools/train.py into ``work``, check that ``checkpoint`` holds
+    ``state_keys``, evaluate it with tools/test.py and check that it prints ``metrics``."""
+    import torch
+    ensure_toy_data()
+    run_tool(['train.py', config, '--work-dir', work / 'train'], env=env)
+    ckpt = work / 'train' / checkpoint
+    assert ckpt.is_file(), f'{config} wrote no {checkpoint}'
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    for key in state_keys:
+        assert key in state, key
+    proc = run_tool(['test.py', config, ckpt, '--work-dir', work / 'test'], env=env)
+    out = proc.stdout + proc.stderr
+    for metric in metrics:
+        assert metric in out, f'{metric} not printed by tools/test.py:\n{out[-3000:]}'
+    return out
+
+
+def load_family_config(path, backbone_type):
+    """Load a family config and check what every one of them states: the plugin import and
+    the backbone type."""
+    cfg = load_config(path)
+    assert cfg.custom_imports['imports'] == ['mmvit_plugins'], path
+    assert cfg.model.backbone.type == backbone_type, path
+    return cfg
+
+
+def missing_configs(paths, expected):
+    """The names in ``expected`` with no config among ``paths``."""
+    names = {osp.basename(p)[:-3] for p in paths}
+    return sorted(set(expected) - names)

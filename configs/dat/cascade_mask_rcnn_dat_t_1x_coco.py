@@ -1,12 +1,6 @@
 # cascade mask rcnn + DAT-T++, 1x schedule: DAT-Detection configs/dat/cmrcn_tiny_1x_4n_dp00_lr4.py
 # (paper / official README: 52.2 box / 45.0 mask AP, COCO val2017).
-_base_ = ['./_base_/cascade_mask_rcnn_dat_fpn.py']
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-# ImageNet weights converted with:
-#   python tools/model_converters/dat2mmvit.py \
-#       dat_pp_tiny_in1k_224.pth checkpoints/dat_t_in1k_backbone.pth --backbone-only
-pretrained = 'checkpoints/dat_t_in1k_backbone.pth'
+_base_ = ['./_base_/models/cascade_mask_rcnn_dat_fpn.py', './_base_/coco_ms_crop.py']
 model = dict(
-    backbone=dict(arch='tiny', drop_path_rate=0.0,
-                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[64, 128, 256, 512]))
+    backbone=dict(arch='tiny', drop_path_rate=0.0, init_cfg=dict(
+        type='Pretrained', checkpoint='checkpoints/dat_t_in1k_backbone.pth')))

@@ -3,7 +3,6 @@
 # per-GPU batch 24; the rpe tables stay built for img_size=224 (as officially) and are
 # stretched to the 384 maps. Evaluation: square resize to 384, no crop (TEST.CROP False).
 _base_ = ['./_base_/dat_in1k.py']
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(backbone=dict(arch='base', drop_path_rate=0.6), head=dict(in_channels=1024))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -1,4 +1,3 @@
 # DAT-S++ on ImageNet-1k (official configs/dat_small.yaml): 84.6 top-1.
 _base_ = ['./_base_/dat_in1k.py']
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(backbone=dict(arch='small', drop_path_rate=0.4), head=dict(in_channels=768))

@@ -1,4 +1,3 @@
 # DAT-T++ on ImageNet-1k (official configs/dat_tiny.yaml): 83.9 top-1.
 _base_ = ['./_base_/dat_in1k.py']
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(backbone=dict(arch='tiny', drop_path_rate=0.2), head=dict(in_channels=512))

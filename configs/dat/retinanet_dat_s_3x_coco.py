@@ -1,20 +1,7 @@
 # retinanet + DAT-S++, 3x schedule: DAT-Detection configs/dat/rtn_small_3x_4n_dp05_lr2.py
 # (paper / official README: 50.2 box AP, COCO val2017).
-_base_ = ['./_base_/retinanet_dat_fpn.py']
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-# ImageNet weights converted with:
-#   python tools/model_converters/dat2mmvit.py \
-#       dat_pp_small_in1k_224.pth checkpoints/dat_s_in1k_backbone.pth --backbone-only
-pretrained = 'checkpoints/dat_s_in1k_backbone.pth'
+_base_ = ['./_base_/models/retinanet_dat_fpn.py', './_base_/coco_det_ms_crop_3x.py']
 model = dict(
-    backbone=dict(arch='small', drop_path_rate=0.5,
-                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(arch='small', drop_path_rate=0.5, init_cfg=dict(
+        type='Pretrained', checkpoint='checkpoints/dat_s_in1k_backbone.pth')),
     neck=dict(in_channels=[192, 384, 768]))
-# 3x: 36 epochs, steps at 27 and 33 (same warm-up and augmentation as 1x)
-max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33],
-         gamma=0.1)
-]

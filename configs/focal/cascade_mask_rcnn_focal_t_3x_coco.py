@@ -6,10 +6,9 @@
 # Backbone as in mask_rcnn_focal_t_3x_coco.py.
 _base_ = [
     'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
+    './_base_/models/focal.py',
     './_base_/focal_det_common.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-checkpoint = 'checkpoints/focal_t_backbone.pth'  # noqa
 head_norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 
@@ -25,19 +24,7 @@ def _box_head(stds):
 
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='FocalTransformer',
-        arch='tiny',
-        pretrain_img_size=224,
-        focal_levels=(2, 2, 2, 2),
-        focal_windows=(15, 13, 9, 7),
-        expand_sizes=(3, 3, 3, 3),
-        drop_path_rate=0.2,
-        out_indices=(0, 1, 2, 3),
-        norm_eval=False,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    backbone=dict(_base_.focal_det_backbone, _delete_=True),
     neck=dict(in_channels=[96, 192, 384, 768]),
     roi_head=dict(bbox_head=[
         _box_head([0.1, 0.1, 0.2, 0.2]),
@@ -45,8 +32,8 @@ model = dict(
         _box_head([0.033, 0.033, 0.067, 0.067])
     ]))
 del _box_head
-train_dataloader = dict(dataset=dict(pipeline={{_base_.focal_ms_crop_mask_pipeline}}))
-train_cfg = dict(max_epochs={{_base_.focal_max_epochs_3x}})
-param_scheduler = {{_base_.focal_param_scheduler_3x}}
-optim_wrapper = {{_base_.focal_optim_wrapper}}
+train_dataloader = dict(dataset=dict(pipeline=_base_.focal_ms_crop_mask_pipeline))
+train_cfg = dict(max_epochs=_base_.focal_max_epochs_3x)
+param_scheduler = _base_.focal_param_scheduler_3x
+optim_wrapper = _base_.focal_optim_wrapper
 auto_scale_lr = dict(enable=False, base_batch_size=16)

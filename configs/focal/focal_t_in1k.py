@@ -9,22 +9,12 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py'
+    'mmpretrain::_base_/default_runtime.py',
+    './_base_/models/focal.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='FocalTransformer',
-        arch='tiny',
-        pretrain_img_size=224,
-        focal_levels=(2, 2, 2, 2),
-        focal_windows=(7, 5, 3, 1),
-        expand_sizes=(3, 3, 3, 3),
-        focal_pool='fc',
-        drop_path_rate=0.2,
-        out_indices=(3, )),  # norm3 is the official final norm
+    backbone=dict(_base_.focal_backbone, out_indices=(3, )),  # norm3: the official final norm
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -5,24 +5,11 @@
 # (done on load by the backbone). Batch 16 = 8 GPUs x 2 images, steps (8, 11), no weight
 # decay on norms and bias tables (Swin's paramwise keys, which also match the focal tables).
 # Structure: the ImageNet (224) one, i.e. stage 3 without neighbour expansion (see README).
-# Backbone weights: python tools/model_converters/focal2mmvit.py focal-tiny-is224-ws7.pth \
-#     checkpoints/focal_t_backbone.pth --backbone-only
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-checkpoint = 'checkpoints/focal_t_backbone.pth'  # noqa
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    './_base_/models/focal.py'
+]
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='FocalTransformer',
-        arch='tiny',
-        pretrain_img_size=224,
-        focal_levels=(2, 2, 2, 2),
-        focal_windows=(15, 13, 9, 7),
-        expand_sizes=(3, 3, 3, 3),
-        drop_path_rate=0.2,
-        out_indices=(0, 1, 2, 3),
-        norm_eval=False,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    backbone=dict(_base_.focal_det_backbone, _delete_=True),
     neck=dict(in_channels=[96, 192, 384, 768]))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -5,23 +5,12 @@
 # head on stage 2 (loss weight 0.4), SyncBN in the heads, drop path 0.3 (Swin-seg's value).
 # Assumptions (not published): focal windows (15, 13, 9, 7) as for detection (the crop is
 # 512, well above 224), ImageNet (224) structure.
-_base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-checkpoint = 'checkpoints/focal_t_backbone.pth'  # noqa
+_base_ = [
+    'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    './_base_/models/focal.py'
+]
 model = dict(
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='FocalTransformer',
-        arch='tiny',
-        pretrain_img_size=224,
-        focal_levels=(2, 2, 2, 2),
-        focal_windows=(15, 13, 9, 7),
-        expand_sizes=(3, 3, 3, 3),
-        drop_path_rate=0.3,
-        out_indices=(0, 1, 2, 3),
-        norm_eval=False,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    backbone=dict(_base_.focal_det_backbone, _delete_=True, drop_path_rate=0.3),
     decode_head=dict(in_channels=[96, 192, 384, 768], num_classes=150),
     auxiliary_head=dict(in_channels=384, num_classes=150))

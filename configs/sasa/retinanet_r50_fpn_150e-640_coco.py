@@ -2,7 +2,6 @@
 # protocol: SASAResNet with no attention stage is exactly torchvision's ResNet-50 (same module
 # names), so torchvision's ImageNet weights load directly.
 _base_ = './retinanet_sasa_r50_fpn_150e-640_coco.py'
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         stage_with_attn=(False, False, False, False),

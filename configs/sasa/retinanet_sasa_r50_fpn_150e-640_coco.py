@@ -8,27 +8,15 @@
 # (add_extra_convs='on_output', as Google's TPU RetinaNet), test images resized to a 640 long
 # side. See configs/sasa/README.md.
 _base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    './_base_/models/retinanet_sasa_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-checkpoint = 'work_dirs/sasa_r50_in1k/epoch_130.pth'  # noqa: train sasa_r50_in1k.py first
 image_size = (640, 640)
 model = dict(
     data_preprocessor=dict(batch_augments=[dict(type='BatchFixedSizePad', size=image_size)]),
-    backbone=dict(
-        _delete_=True,
-        type='SASAResNet',
-        depth=50,
-        stem_type='conv',
-        stage_with_attn=(True, True, True, True),
-        attn_cfg=dict(kernel_size=7, num_heads=8),
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')),
+    backbone=dict(frozen_stages=-1, norm_cfg=dict(type='SyncBN', requires_grad=True),
+                  norm_eval=False),
     neck=dict(add_extra_convs='on_output'))
 
 train_pipeline = [

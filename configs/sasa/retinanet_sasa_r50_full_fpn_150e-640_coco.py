@@ -2,7 +2,6 @@
 # COCO protocol (Table 2 row "Full Attention", convolutional FPN and heads); see
 # retinanet_sasa_r50_fpn_150e-640_coco.py.
 _base_ = './retinanet_sasa_r50_fpn_150e-640_coco.py'
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 checkpoint = 'work_dirs/sasa_r50_full_in1k/epoch_130.pth'  # noqa: train sasa_r50_full_in1k.py
 model = dict(
     backbone=dict(

@@ -1,4 +1,3 @@
-# SASA-ResNet-38, conv stem + attention, ImageNet-1k, the paper's recipe (see sasa_r50_in1k.py).
+# SASA-ResNet-38, conv stem + attention, ImageNet-1k with the paper's recipe.
 _base_ = './sasa_r50_in1k.py'
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(backbone=dict(depth=38))

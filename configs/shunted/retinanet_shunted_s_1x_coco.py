@@ -1,25 +1,16 @@
 # RetinaNet + FPN with Shunted-S, COCO 1x. PVT v2's retinanet_pvt_v2_b2_fpn_1x_coco recipe:
 # FPN on stages 1-3 (start_level=1) with extra convs on the input, AdamW lr 1e-4, wd 1e-4,
-# 12 epochs, steps (8, 11), 8 GPUs x 2 images, drop path 0.1. Backbone assumptions as in
-# mask_rcnn_shunted_s_1x_coco.py. All four stages are computed (stage 0 feeds stage 1).
+# 12 epochs, steps (8, 11), 8 GPUs x 2 images, drop path 0.1. All four stages are computed
+# (stage 0 feeds stage 1).
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py',
+    './_base_/models/shunted.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
-checkpoint = 'checkpoints/shunted_s_backbone.pth'  # noqa
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ShuntedTransformer',
-        arch='s',
-        drop_path_rate=0.1,
-        out_indices=(0, 1, 2, 3),
-        norm_eval=False,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    backbone=dict(_base_.shunted_backbone, _delete_=True),
     neck=dict(in_channels=[64, 128, 256, 512], start_level=1, add_extra_convs='on_input',
               num_outs=5))
 optim_wrapper = dict(

@@ -1,13 +1,16 @@
 """Official DAT++ (``LeapLabTHU/DAT`` ``models/dat.py`` @32173fc, and the DAT-Detection /
 DAT-Segmentation backbones) -> mmvit_plugins.
 
-The backbone keeps the official module names, so conversion is a renaming of the few
-modules that mmpretrain/mmdet own:
+The backbone uses Swin's module names (like mmdet's ``swin_converter``, :func:`convert_key`):
 
-* ``cls_norm.norm.*`` -> ``backbone.norm3.*`` (the final LayerNorm, applied before pooling);
-* ``cls_head.*`` -> ``head.fc.*`` (mmpretrain ``LinearClsHead``);
-* ``norms.i.norm.*`` (det/seg backbones) -> ``backbone.norm{i}.*``;
-* everything else -> ``backbone.*``.
+* ``patch_proj.*`` -> ``patch_embed.*``; ``down_projs.i.*`` -> ``stages.i.downsample.*``;
+* ``stages.i.{local_perception_units, layer_norms (2d | 2d+1), attns, mlps}.d.*`` ->
+  ``stages.i.blocks.d.{lpu, norm1 | norm2, attn, mlp}.*``;
+* the deformable bias tables ``attns.d.rpe_table`` -> ``blocks.d.attn.relative_position_bias_table``
+  (the neighbourhood tables keep NATTEN's ``rpb``: the official recipe weight-decays them);
+* ``cls_norm.norm.*`` -> ``norm3.*`` (the final LayerNorm, applied before pooling),
+  ``norms.i.norm.*`` (det/seg backbones) -> ``norm{i}.*``; ``cls_head.*`` -> ``head.fc.*``
+  (mmpretrain ``LinearClsHead``); every backbone key gets the ``backbone.`` prefix.
 
 Usage::
 
@@ -130,6 +133,11 @@ _REQUIRED = ('patch_proj.0.weight', 'patch_proj.4.norm.weight',
              'stages.0.layer_norms.0.norm.weight', 'down_projs.0.0.weight')
 
 
+def is_official(state_dict):
+    """Whether ``state_dict`` is in the official key layout (``patch_proj.*``)."""
+    return any(k.startswith('patch_proj.') for k in state_dict)
+
+
 def check_official_state_dict(state_dict):
     """Raise ``ValueError`` unless ``state_dict`` is an official DAT++ backbone/classifier."""
     require_keys(state_dict, _REQUIRED, FAMILY)
@@ -142,18 +150,44 @@ def check_official_state_dict(state_dict):
                          'implements DAT++ only')
 
 
+_BLOCK_PARTS = {'local_perception_units': 'lpu', 'attns': 'attn', 'mlps': 'mlp'}
+
+
+def convert_key(key):
+    """An official backbone key (without ``backbone.``) -> its mmvit_plugins name."""
+    if key.startswith('patch_proj.'):
+        return 'patch_embed.' + key[len('patch_proj.'):]
+    m = re.match(r'down_projs\.(\d+)\.(.+)$', key)
+    if m:
+        return f'stages.{m.group(1)}.downsample.{m.group(2)}'
+    m = re.match(r'norms\.(\d+)\.norm\.(.+)$', key)
+    if m:
+        return f'norm{m.group(1)}.{m.group(2)}'
+    m = re.match(r'stages\.(\d+)\.(\w+)\.(\d+)\.(.+)$', key)
+    if m is None:
+        return key  # stages.i.proj.* (only when the widths differ)
+    stage, part, idx, rest = m.group(1), m.group(2), int(m.group(3)), m.group(4)
+    if part == 'layer_norms':
+        return f'stages.{stage}.blocks.{idx // 2}.norm{idx % 2 + 1}.{rest}'
+    if part not in _BLOCK_PARTS:
+        raise ValueError(f'unexpected key {key!r} in a {FAMILY} checkpoint')
+    if part == 'attns' and rest == 'rpe_table':
+        rest = 'relative_position_bias_table'
+    return f'stages.{stage}.blocks.{idx}.{_BLOCK_PARTS[part]}.{rest}'
+
+
 def infer_arch(state_dict):
-    """Name of the released arch (``'tiny'``/``'small'``/``'base'``) an official (or
-    converted backbone) state dict matches, or ``None`` for a custom one."""
+    """Name of the released arch (``'tiny'``/``'small'``/``'base'``) a converted state dict
+    (backbone or classifier) matches, or ``None`` for a custom one."""
     from ..models.backbones.dat import DAT
     sd = {k[len('backbone.'):] if k.startswith('backbone.') else k: v
           for k, v in state_dict.items()}
     dims = []
     for i in range(4):
-        w = sd.get(f'stages.{i}.layer_norms.0.norm.weight')
+        w = sd.get(f'stages.{i}.blocks.0.norm1.norm.weight')
         dims.append(None if w is None else w.shape[0])
     depths = [len({int(m.group(1)) for k in sd
-                   for m in [re.match(rf'stages\.{i}\.mlps\.(\d+)\.', k)] if m})
+                   for m in [re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)] if m})
               for i in range(4)]
     for name in ('tiny', 'small', 'base'):
         a = DAT.arch_zoo[name]
@@ -178,13 +212,10 @@ def convert(official_state_dict):
             out['backbone.norm3.' + k[len('cls_norm.norm.'):]] = v
         elif k.startswith('cls_head.'):
             out['head.fc.' + k[len('cls_head.'):]] = v
-        elif k.startswith('norms.'):
-            m = re.match(r'norms\.(\d+)\.norm\.(.+)$', k)
-            if m is None:
+        elif k.startswith(('patch_proj.', 'stages.', 'down_projs.', 'norms.')):
+            if k.startswith('norms.') and not re.match(r'norms\.\d+\.norm\.', k):
                 raise ValueError(f'unexpected output-norm key {k!r}')
-            out[f'backbone.norm{m.group(1)}.{m.group(2)}'] = v
-        elif k.startswith(('patch_proj.', 'stages.', 'down_projs.')):
-            out['backbone.' + k] = v
+            out['backbone.' + convert_key(k)] = v
         elif k.startswith(('neck.', 'rpn_head.', 'roi_head.', 'bbox_head.', 'decode_head.',
                            'auxiliary_head.', 'mask_head.')):
             continue  # the rest of an official detector/segmentor checkpoint

@@ -1,9 +1,10 @@
 """Official Focal Transformer checkpoints (microsoft/Focal-Transformer, classification) to
 mmvit_plugins.
 
-The backbone keeps the official module names, so the conversion only drops the index buffers
-(recomputed by the backbone), prefixes ``backbone.``, maps the final ``norm`` to the
-backbone's ``norm3`` output norm and ``head`` to mmpretrain's ``head.fc``.
+The backbone keeps the official names inside a stage; the conversion maps ``layers.{i}`` to
+``stages.{i}`` (Swin's name), the final ``norm`` to the last output norm ``norm3`` and ``head``
+to mmpretrain's ``head.fc``, prefixes ``backbone.`` and drops the index buffers (recomputed by
+the backbone).
 """
 from collections import OrderedDict
 
@@ -81,6 +82,11 @@ def classifier_cfg(official_kwargs):
                   topk=(1, 5)))
 
 
+def is_official(state_dict):
+    """Whether ``state_dict`` is in the official key layout (``layers.*``)."""
+    return any(k.startswith('layers.') for k in state_dict)
+
+
 def check_official(state_dict):
     """Raise ``ValueError`` unless this looks like an official Focal Transformer state dict."""
     require_keys(state_dict, ['patch_embed.proj.weight', 'layers.0.blocks.0.attn.qkv.weight',
@@ -131,6 +137,8 @@ def convert(official_state_dict):
             out['head.fc.' + key[len('head.'):]] = value
         elif key.startswith('norm.'):
             out[f'backbone.norm{num_stages - 1}.' + key[len('norm.'):]] = value
+        elif key.startswith('layers.'):
+            out['backbone.stages.' + key[len('layers.'):]] = value
         else:
             out['backbone.' + key] = value
     return out

@@ -1,7 +1,12 @@
 """Official Shunted Transformer (OliverRensu/Shunted-Transformer ``SSA.py``) -> mmvit_plugins.
 
-The backbone keeps the official module names, so conversion is a prefix change:
-``head.*`` -> ``head.fc.*`` (mmpretrain ``LinearClsHead``), everything else -> ``backbone.*``.
+Key mapping (official -> ours; the names inside the blocks are unchanged):
+
+* ``patch_embed1.*`` -> ``backbone.patch_embed.*`` (the conv stem);
+* ``block{i}.*`` -> ``backbone.stages.{i-1}.blocks.*`` (i = 1..4);
+* ``patch_embed{i}.*`` -> ``backbone.stages.{i-2}.downsample.*`` (i = 2..4);
+* ``norm{i}.*`` -> ``backbone.norm{i-1}.*`` (i = 1..4);
+* ``head.*`` -> ``head.fc.*`` (mmpretrain ``LinearClsHead``).
 
 Usage::
 
@@ -11,6 +16,7 @@ Usage::
     model.load_state_dict(convert(torch.load(path)['model']), strict=True)
 """
 import functools
+import re
 from collections import OrderedDict
 
 import torch
@@ -90,8 +96,8 @@ def backbone_kwargs(official_kwargs):
 
 def classifier_cfg(official_kwargs):
     """mmpretrain ``ImageClassifier`` config computing what the official model computes:
-    backbone (last stage, after ``norm4``) -> global average pooling (= the official token
-    mean) -> ``LinearClsHead``."""
+    backbone (last stage, after ``norm3``, the official ``norm4``) -> global average pooling
+    (= the official token mean) -> ``LinearClsHead``."""
     backbone = backbone_kwargs(official_kwargs)
     backbone['out_indices'] = (3, )
     num_classes = (OFFICIAL_DEFAULTS if isinstance(official_kwargs, str)
@@ -110,6 +116,39 @@ REQUIRED_KEYS = ('patch_embed1.conv.0.weight', 'patch_embed1.norm.weight',
                  'patch_embed4.proj.weight', 'norm4.weight')
 
 
+_OFFICIAL_KEY = re.compile(r'(patch_embed|block|norm)([1-4])\.(.+)')
+
+
+def backbone_key(key):
+    """An official backbone key -> ours, without prefix (``block2.0.x`` ->
+    ``stages.1.blocks.0.x``)."""
+    m = _OFFICIAL_KEY.fullmatch(key)
+    if m is None:
+        raise ValueError(f'unexpected key {key!r} in an official {FAMILY} checkpoint')
+    name, i, rest = m[1], int(m[2]), m[3]
+    if name == 'block':
+        new = f'stages.{i - 1}.blocks'
+    elif name == 'norm':
+        new = f'norm{i - 1}'
+    elif i == 1:
+        new = 'patch_embed'
+    else:
+        new = f'stages.{i - 2}.downsample'
+    return f'{new}.{rest}'
+
+
+def convert_key(key):
+    """One official key -> ours (``backbone.*`` / ``head.fc.*``)."""
+    if key.startswith('head.'):
+        return 'head.fc.' + key[len('head.'):]
+    return 'backbone.' + backbone_key(key)
+
+
+def is_official(state_dict, prefix=''):
+    """Whether ``state_dict`` (keys under ``prefix``) is in the official key layout."""
+    return prefix + 'block1.0.attn.q.weight' in state_dict
+
+
 def convert(official_state_dict):
     """Official state dict (raw, ``{'model': ...}``, ``module.``-prefixed) -> the state dict of
     ``classifier_cfg``'s model (``backbone.*``, ``head.fc.*``), loadable with ``strict=True``.
@@ -121,11 +160,4 @@ def convert(official_state_dict):
         raise ValueError('this checkpoint is already in the mmvit_plugins layout (backbone.* '
                          'keys): load it directly, without converting')
     require_keys(state_dict, REQUIRED_KEYS, FAMILY)
-    out = OrderedDict()
-    for key, value in state_dict.items():
-        if key.startswith('head.'):
-            out['head.fc.' + key[len('head.'):]] = value
-        else:
-            out['backbone.' + key] = value
-    return out
-
+    return OrderedDict((convert_key(k), v) for k, v in state_dict.items())

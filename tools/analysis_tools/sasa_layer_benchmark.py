@@ -8,17 +8,13 @@ Example:
     python tools/analysis_tools/sasa_layer_benchmark.py --sizes 56 160 --repeat 3
 """
 import argparse
-import os.path as osp
 import statistics
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
+import torch.nn as nn
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-from mmvit_plugins.models.layers import LocalSelfAttention2d  # noqa: E402
+from mmvit_plugins.models.layers import LocalSelfAttention2d
 
 
 def _time(fn, warmup, repeat, sync):

@@ -7,15 +7,13 @@ mmvit_plugins.
 The first writes an mmpretrain ImageClassifier state dict (configs/dat/dat_t_in1k.py), the
 second the backbone alone for a detector's/segmentor's ``init_cfg=dict(type='Pretrained', ...)``.
 Official detector/segmentor checkpoints (``backbone.`` keys) are accepted too; their backbone
-(with its output norms) is kept. DAT v1 and other families are rejected.
+(with its output norms) is kept. DAT v1 and other families are rejected. The official module
+names are mapped to Swin's (``patch_proj`` -> ``patch_embed``, ``stages.i.attns.d`` ->
+``stages.i.blocks.d.attn``, ``down_projs.i`` -> ``stages.i.downsample``...; see
+``mmvit_plugins/converters/dat.py``).
 """
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmvit_plugins.converters.common import converter_main  # noqa: E402
-from mmvit_plugins.converters.dat import FAMILY, convert, infer_arch  # noqa: E402
+from mmvit_plugins.converters.common import converter_main
+from mmvit_plugins.converters.dat import FAMILY, convert, infer_arch
 
 
 def convert_and_report(state_dict):

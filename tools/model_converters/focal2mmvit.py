@@ -7,16 +7,12 @@ classification) to mmvit_plugins.
 
 The first writes an mmpretrain ImageClassifier state dict (configs/focal/focal_t_in1k.py),
 the second the backbone alone for a detector's or segmentor's
-``init_cfg=dict(type='Pretrained', checkpoint=...)``. Accepts ``{'model': ...}``, raw state
+``init_cfg=dict(type='Pretrained', checkpoint=...)``. Official ``layers.{i}`` become
+``stages.{i}``, the final ``norm`` becomes ``norm3``. Accepts ``{'model': ...}``, raw state
 dicts and ``module.`` prefixes; other families' checkpoints are refused with a message.
 """
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmvit_plugins.converters.common import converter_main  # noqa: E402
-from mmvit_plugins.converters.focal import FAMILY, convert  # noqa: E402
+from mmvit_plugins.converters.common import converter_main
+from mmvit_plugins.converters.focal import FAMILY, convert
 
 if __name__ == '__main__':
     converter_main(FAMILY, convert)

@@ -6,14 +6,11 @@ mmvit_plugins.
 
 The first writes an mmpretrain ImageClassifier state dict (configs/shunted/shunted_s_in1k.py),
 the second the backbone alone for detector/segmentor ``init_cfg=dict(type='Pretrained', ...)``.
+Official ``patch_embed1`` / ``block{i}`` / ``patch_embed{i}`` / ``norm{i}`` become
+``patch_embed`` / ``stages.{i-1}.blocks`` / ``stages.{i-2}.downsample`` / ``norm{i-1}``.
 """
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmvit_plugins.converters.common import converter_main  # noqa: E402
-from mmvit_plugins.converters.shunted import FAMILY, convert  # noqa: E402
+from mmvit_plugins.converters.common import converter_main
+from mmvit_plugins.converters.shunted import FAMILY, convert
 
 if __name__ == '__main__':
     converter_main(FAMILY, convert)

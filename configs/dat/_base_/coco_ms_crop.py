@@ -1,8 +1,8 @@
 # COCO recipe of LeapLabTHU/DAT-Detection (mmdet 2.26) in mmdet 3.x terms, shared by the DAT++
 # RetinaNet / Mask R-CNN / Cascade Mask R-CNN configs, 1x and 3x alike:
-# DETR-style multi-scale + crop augmentation, AdamW (wd 0.05, no decay on norms and rpe
-# tables), 500-iteration linear warm-up (ratio 0.001), step decay, 2 images per GPU, fp16
-# (Fp16OptimizerHook -> AmpOptimWrapper) unless a config says otherwise.
+# DETR-style multi-scale + crop augmentation, AdamW (wd 0.05, no decay on norms and position
+# bias tables), 500-iteration linear warm-up (ratio 0.001), 1x step decay, 2 images per GPU,
+# fp16 (Fp16OptimizerHook -> AmpOptimWrapper) unless a config says otherwise.
 _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
@@ -34,7 +34,6 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0., custom_keys={
         'absolute_pos_embed': dict(decay_mult=0.),
         'relative_position_bias_table': dict(decay_mult=0.),
-        'rpe_table': dict(decay_mult=0.),
         'norm': dict(decay_mult=0.)
     }))
 max_epochs = 12

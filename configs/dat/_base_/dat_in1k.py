@@ -8,6 +8,7 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
     'mmpretrain::_base_/default_runtime.py'
 ]
+custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
     # Mixup/CutMix need num_classes in the model's preprocessor (one-hot labels)
@@ -39,10 +40,9 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     type='AmpOptimWrapper', loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
-    # no decay on biases, norms and rpe tables (DAT.no_weight_decay_keywords); the 3-D NA
-    # `rpb` tables ARE decayed officially, so flat_decay_mult stays 1
+    # no decay on biases, norms and position bias tables (DAT.no_weight_decay_keywords)
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={'.rpe_table': dict(decay_mult=0.0)}),
+                       custom_keys={'relative_position_bias_table': dict(decay_mult=0.0)}),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=20,

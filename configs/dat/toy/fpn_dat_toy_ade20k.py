@@ -25,7 +25,7 @@ model = dict(
     neck=dict(in_channels=[16, 32, 64, 64], out_channels=32),
     decode_head=dict(in_channels=[32, 32, 32, 32], channels=32, num_classes=4))
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'rpe_table': dict(decay_mult=0.),
+    paramwise_cfg=dict(custom_keys={'relative_position_bias_table': dict(decay_mult=0.),
                                     'norm': dict(decay_mult=0.)}))
 train_cfg = dict(max_iters=8, val_interval=8)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)]

@@ -1,5 +1,5 @@
-# Pieces shared by the Focal detection configs, under focal_* names so that a config can
-# take them next to an mmdet base (bases may not define the same key twice).
+# Schedules and pipelines shared by the Focal detection configs, under focal_* names so that
+# a config can take them next to an mmdet base (bases may not define the same key twice).
 # AdamW lr 1e-4, wd 0.05, no decay on norms and the relative-position bias tables (Swin-det's
 # paramwise keys; 'relative_position_bias_table' also matches ..._to_neighbors/_to_windows).
 focal_optim_wrapper = dict(
@@ -33,15 +33,7 @@ focal_ms_crop_bbox_pipeline = [
 ]
 # the same with instance masks (mmdet's mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco pipeline)
 focal_ms_crop_mask_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    focal_ms_crop_bbox_pipeline[0],
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomChoice', transforms=[
-        [dict(type='RandomChoiceResize', scales=_short_sides, keep_ratio=True)],
-        [dict(type='RandomChoiceResize', scales=[(400, 1333), (500, 1333), (600, 1333)],
-              keep_ratio=True),
-         dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600),
-              allow_negative_crop=True),
-         dict(type='RandomChoiceResize', scales=_short_sides, keep_ratio=True)]]),
-    dict(type='PackDetInputs')
+    *focal_ms_crop_bbox_pipeline[2:]
 ]

@@ -5,18 +5,15 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../../_base_/datasets/toy_coco_instance.py',
     '../../_base_/schedules/toy_det.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py',
+    '../_base_/models/focal.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
+        _base_.focal_det_backbone,
         _delete_=True,
-        type='FocalTransformer',
         arch=dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4]),
-        pretrain_img_size=224,
-        focal_windows=(15, 13, 9, 7),
         drop_path_rate=0.1,
-        out_indices=(0, 1, 2, 3),
         init_cfg=None),
     neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
     rpn_head=dict(in_channels=32, feat_channels=32),

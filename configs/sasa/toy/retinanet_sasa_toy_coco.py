@@ -2,16 +2,13 @@
 # trained from scratch on the toy COCO set for one short CPU epoch: the end-to-end smoke run of
 # the family (tests/test_sasa_configs.py).
 _base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    '../_base_/models/retinanet_sasa_r50_fpn.py',
     '../../_base_/datasets/toy_coco_instance.py',
     '../../_base_/schedules/toy_det.py',
     'mmdet::_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['mmvit_plugins'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='SASAResNet',
         depth=26,
         stage_blocks=(1, 1, 1, 1),
         stem_type='attention',
@@ -19,7 +16,8 @@ model = dict(
         base_channels=16,
         stem_cfg=dict(num_heads=2, num_mixtures=4),
         attn_cfg=dict(kernel_size=5, num_heads=4),
-        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_eval=False,
         init_cfg=None),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=32, add_extra_convs='on_output'),
     bbox_head=dict(num_classes=4, in_channels=32, feat_channels=32, stacked_convs=2),

@@ -18,6 +18,7 @@ are :meth:`_stem_modules` and :meth:`_stage_modules`; the defaults use Swin's na
 (``patch_embed``, ``stages[i]``, ``norm{i}``).
 """
 import copy
+import importlib
 import warnings
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...converters.common import unwrap_state_dict
+from ...converters.common import backbone_only, unwrap_state_dict
 
 
 class BaseBackbone(BaseModule):
@@ -51,8 +52,9 @@ class BaseBackbone(BaseModule):
     #: keys a custom arch dict must have, and keys it may have
     arch_keys = ()
     arch_optional_keys = ()
-    #: script that converts official checkpoints of the family (named in error messages)
-    converter_tool = None
+    #: the family's module in ``mmvit_plugins.converters`` (``is_official`` and ``convert``),
+    #: used to load official checkpoints directly and named in error messages
+    converter = None
 
     def __init__(self, frozen_stages=-1, norm_eval=False, with_cp=False, pretrained=None,
                  init_cfg=None):
@@ -196,6 +198,24 @@ class BaseBackbone(BaseModule):
                              map_location=cfg.get('map_location', 'cpu'))
         self._is_init = True
 
+    @property
+    def converter_tool(self):
+        """The script converting the family's official checkpoints (None without one)."""
+        return (f'tools/model_converters/{self.converter}2mmvit.py'
+                if self.converter else None)
+
+    def _from_official_layout(self, state_dict, checkpoint, logger):
+        """An official checkpoint's state dict in our names (as mmdet's Swin converts official
+        Swin weights on loading); any other state dict unchanged."""
+        if self.converter is None:
+            return state_dict
+        conv = importlib.import_module(f'mmvit_plugins.converters.{self.converter}')
+        if not conv.is_official(state_dict):
+            return state_dict
+        logger.info(f'{checkpoint} is an official {type(self).__name__} checkpoint: converting '
+                    f'its keys (what {self.converter_tool} does)')
+        return backbone_only(conv.convert(state_dict))
+
     def load_pretrained(self, checkpoint, prefix=None, map_location='cpu'):
         """Load a checkpoint into the backbone, logging missing and unexpected keys.
 
@@ -220,11 +240,12 @@ class BaseBackbone(BaseModule):
             else:
                 logger.info(f'{checkpoint}: no key starts with {prefix!r}; '
                             'loading it as a backbone-only checkpoint')
+        state_dict = self._from_official_layout(state_dict, checkpoint, logger)
         own = self.state_dict()
         if not any(k in own for k in state_dict):
             hint = (f' If it is an official checkpoint, convert it first: python '
                     f'{self.converter_tool} SRC DST --backbone-only.'
-                    if self.converter_tool else '')
+                    if self.converter else '')
             raise ValueError(
                 f'{checkpoint} shares no parameter name with {name}: it is a checkpoint of '
                 f'another model or in the official key layout (its keys look like '

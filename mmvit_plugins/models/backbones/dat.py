@@ -3,51 +3,31 @@
 
 Structure (all maps NCHW)::
 
-    stem (two stride-2 3x3 convs)  ->  stage 0  -> down 0 -> stage 1 -> ... -> stage 3
-    block:  x += LPU(x)                                   (3x3 depthwise conv)
-            x += DropPath(Attn(LN(x)))                    (N: 7x7 neighbourhood, D: deformable)
-            x += DropPath(ConvFFN(LN(x)))                 (1x1 -> +DWConv3x3 -> GELU -> 1x1)
+    patch_embed (two stride-2 3x3 convs) -> stages[0] -> ... -> stages[3]
+    stages[i]:  blocks[0..d-1], then downsample (3x3 stride-2 conv + LN; not in the last stage)
+    block:      x += lpu(x)                                (3x3 depthwise conv)
+                x += drop_path(attn(norm1(x)))             (N: 7x7 neighbourhood, D: deformable)
+                x += drop_path(mlp(norm2(x)))              (1x1 -> +DWConv3x3 -> GELU -> 1x1)
 
-Sub-module names follow the official code (``patch_proj``, ``stages.i.attns.d.*``,
-``down_projs``...) so converting an official checkpoint is a renaming of the classifier norm
-and head only (:mod:`mmvit_plugins.converters.dat`).
+Module names follow mmdet / mmpretrain Swin (``patch_embed``, ``stages[i].blocks[j]``,
+``stages[i].downsample``, ``norm{i}``, ``relative_position_bias_table`` for the deformable
+tables; the neighbourhood tables keep NATTEN's ``rpb``);
+:mod:`mmvit_plugins.converters.dat` maps the official names onto them.
 
 Every layer computes what the official ``LeapLabTHU/DAT@32173fc`` code computes; the fast
-path (``attn_impl='fast'``) reorganises the deformable attention (fused SDPA with the
-sampled relative-position bias as additive mask, bias recomputed in the backward pass) and
-the neighbourhood attention (row blocks recomputed in the backward pass) without changing
-the result beyond float rounding.
+path (``attn_impl='fast'``) reorganises the deformable and the neighbourhood attention
+(:mod:`~mmvit_plugins.models.layers`) without changing the result beyond float rounding.
 """
-import copy
-
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmengine.logging import MMLogger
+import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
-from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import check_attn_impl
+from ..layers.deformable_attention import DeformableAttention2d, LayerNorm2d
 from ..layers.neighborhood_attention import NeighborhoodAttention2d
-from .base import BaseBackbone, drop_path_rates
+from .base import BaseBackbone, drop_path_layer, drop_path_rates
 
-__all__ = ['DAT', 'DeformableAttention2d', 'DATStage', 'ConvFFN', 'LayerNorm2d']
-
-
-# --------------------------------------------------------------------------- small layers
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channels of an NCHW map (the official ``LayerNormProxy``).
-
-    The affine parameters live in ``self.norm`` (keys ``<name>.norm.weight/bias``) as in the
-    official checkpoints.
-    """
-
-    def __init__(self, channels, eps=1e-5):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
-
-    def forward(self, x):
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+__all__ = ['DAT', 'DATBlock', 'DATStage', 'ConvFFN', 'LayerNorm2d', 'DeformableAttention2d']
 
 
 class ChannelsFirstLayerNorm(nn.LayerNorm):
@@ -55,24 +35,6 @@ class ChannelsFirstLayerNorm(nn.LayerNorm):
 
     def forward(self, x):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (each call draws a new mask, like timm's ``DropPath``)."""
-
-    def __init__(self, drop_prob=0.):
-        super().__init__()
-        self.drop_prob = float(drop_prob)
-
-    def forward(self, x):
-        if self.drop_prob == 0. or not self.training:
-            return x
-        keep = 1 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask.div_(keep)
-
-    def extra_repr(self):
-        return f'drop_prob={self.drop_prob}'
 
 
 class ConvFFN(nn.Module):
@@ -99,306 +61,102 @@ class ConvFFN(nn.Module):
         return self.drop2(self.linear2(x))
 
 
-# --------------------------------------------------------------------------- deformable attention
-def _normalised_grid(length, dtype, device, centres):
-    """1-D coordinates in the ``align_corners=True`` convention of ``grid_sample``.
-
-    ``centres=True``: the DAT++ reference points ``linspace(0.5, L-0.5, L) / (L-1) * 2 - 1``
-    (the last one lies outside ``[-1, 1]`` and is clamped later, as in the official code);
-    ``centres=False``: pixel positions ``arange(L) / (L-1) * 2 - 1``.
-    """
-    if centres:
-        g = torch.linspace(0.5, length - 0.5, length, dtype=dtype, device=device)
-    else:
-        g = torch.arange(0, length, dtype=dtype, device=device)
-    return g.div_(length - 1.0).mul_(2.0).sub_(1.0)
-
-
-def _grid_2d(h, w, dtype, device, centres):
-    """``(h, w, 2)`` grid in (y, x) order."""
-    gy = _normalised_grid(h, dtype, device, centres)
-    gx = _normalised_grid(w, dtype, device, centres)
-    return torch.stack(torch.meshgrid(gy, gx, indexing='ij'), dim=-1)
-
-
-def sample_rpe_bias(rpe_table, pos, q_hw, num_groups):
-    """Relative position bias of DAT++ sampled from ``rpe_table`` at the query-key
-    displacements: ``grid_sample(table, 0.5 * (q_grid - pos), bilinear, align_corners=True)``.
-
-    Args:
-        rpe_table (Tensor): ``(heads, 2*q_h-1, 2*q_w-1)``.
-        pos (Tensor): ``(B*G, Hk, Wk, 2)`` sampling positions in (y, x) order, in [-1, 1].
-        q_hw (tuple[int, int]): query map size ``(H, W)``.
-        num_groups (int): offset groups ``G`` (heads ``[g*h/G, (g+1)*h/G)`` use group ``g``).
-
-    Returns:
-        Tensor: ``(B, heads, H*W, Hk*Wk)``.
-    """
-    BG = pos.shape[0]
-    H, W = q_hw
-    heads = rpe_table.shape[0]
-    B = BG // num_groups
-    table = rpe_table.reshape(1, num_groups, heads // num_groups, *rpe_table.shape[1:])
-    table = table.expand(B, -1, -1, -1, -1).reshape(BG, heads // num_groups,
-                                                   *rpe_table.shape[1:])
-    # Build the displacement directly in (x, y) order: same arithmetic as the official
-    # (y, x) tensor followed by [..., (1, 0)], without copying the big tensor.
-    q_grid = _grid_2d(H, W, pos.dtype, pos.device, centres=False).flip(-1).reshape(1, H * W, 1, 2)
-    pos_xy = pos.flip(-1).reshape(BG, 1, -1, 2)
-    disp = (q_grid - pos_xy).mul_(0.5)
-    bias = F.grid_sample(table, disp, mode='bilinear', align_corners=True)
-    return bias.reshape(B, heads, H * W, -1)
-
-
-class DeformableAttention2d(nn.Module):
-    """Deformable multi-head attention of DAT++ (official ``DAttentionBaseline``).
-
-    Queries are all positions of the map; keys/values are ``Hk x Wk = ceil(H/r) x ceil(W/r)``
-    features bilinearly sampled at learnt positions ``clamp(ref + offset, -1, 1)``; offsets
-    come from the queries through a shared depthwise conv per group. The logits get a
-    relative position bias sampled from ``rpe_table``, whose size is fixed by ``q_size`` (the
-    training resolution), so larger maps stretch the same table.
+# --------------------------------------------------------------------------- block
+class DATBlock(nn.Module):
+    """One DAT++ block: ``x += lpu(x)``; ``x += drop_path(attn(norm1(x)))``;
+    ``x += drop_path(mlp(norm2(x)))`` (one drop-path rate serves both residuals).
 
     Args:
         embed_dims (int): channels ``C``.
-        num_heads (int): heads (``C / num_heads`` channels each).
-        num_groups (int): offset groups ``G`` (``num_heads`` divisible by it).
-        stride (int): key sampling stride ``r``.
-        offset_kernel_size (int): kernel of the offset depthwise conv.
-        q_size (tuple[int, int]): map size the bias table is built for.
-        offset_range_factor (float): ``< 0`` (DAT++): unbounded offsets, clamped positions;
-            ``>= 0``: ``tanh`` bounded offsets scaled by it, no clamp.
-        use_pe (bool): add the relative position bias.
-        attn_drop (float), proj_drop (float): dropout rates.
-        attn_impl (str): ``'fast'`` (SDPA, lean bias path) or ``'reference'`` (official ops).
+        block_type (str): ``'N'`` (neighbourhood attention) or ``'D'`` (deformable).
+        num_heads, num_groups, stride, offset_kernel_size, q_size, offset_range_factor,
+            use_pe: see :class:`DeformableAttention2d` (only the first is used by ``'N'``).
+        nat_kernel_size (int): window of the neighbourhood attention.
+        mlp_ratio (float): hidden width of the MLP over ``C``.
+        drop_rate (float), attn_drop_rate (float), drop_path_rate (float): regularisation.
+        use_lpu (bool): add the local perception unit (3x3 depthwise conv).
+        attn_impl (str): ``'fast'`` or ``'reference'``.
+        with_cp (bool): activation checkpointing of the block while training.
 
-    Shapes:
-        ``(B, C, H, W) -> (B, C, H, W)``, ``H, W >= 2``.
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
     """
 
-    def __init__(self, embed_dims, num_heads, num_groups, stride, offset_kernel_size,
-                 q_size, offset_range_factor=-1, use_pe=True, attn_drop=0., proj_drop=0.,
-                 attn_impl='fast'):
+    def __init__(self, embed_dims, block_type, num_heads, num_groups, stride,
+                 offset_kernel_size, nat_kernel_size, q_size, mlp_ratio=4, drop_rate=0.,
+                 attn_drop_rate=0., drop_path_rate=0., use_lpu=True, offset_range_factor=-1,
+                 use_pe=True, attn_impl='fast', with_cp=False):
         super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads '
-                             f'({num_heads})')
-        if num_heads % num_groups:
-            raise ValueError(f'num_heads ({num_heads}) must be divisible by num_groups '
-                             f'({num_groups})')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.num_groups = num_groups
-        self.head_dims = embed_dims // num_heads
-        self.group_dims = embed_dims // num_groups
-        self.scale = self.head_dims ** -0.5
-        self.stride = stride
-        self.q_size = tuple(q_size)
-        self.offset_range_factor = offset_range_factor
-        self.use_pe = use_pe
-        self.attn_impl = check_attn_impl(attn_impl)
-        kk = offset_kernel_size
-        pad = kk // 2 if kk != stride else 0
-        self.conv_offset = nn.Sequential(
-            nn.Conv2d(self.group_dims, self.group_dims, kk, stride, pad,
-                      groups=self.group_dims),
-            LayerNorm2d(self.group_dims),
-            nn.GELU(),
-            nn.Conv2d(self.group_dims, 2, 1, bias=False))
-        self.proj_q = nn.Conv2d(embed_dims, embed_dims, 1)
-        self.proj_k = nn.Conv2d(embed_dims, embed_dims, 1)
-        self.proj_v = nn.Conv2d(embed_dims, embed_dims, 1)
-        self.proj_out = nn.Conv2d(embed_dims, embed_dims, 1)
-        self.attn_drop = nn.Dropout(attn_drop)
-        self.proj_drop = nn.Dropout(proj_drop)
-        if use_pe:
-            self.rpe_table = nn.Parameter(
-                torch.zeros(num_heads, 2 * self.q_size[0] - 1, 2 * self.q_size[1] - 1))
-            nn.init.trunc_normal_(self.rpe_table, std=0.01)
+        self.with_cp = with_cp
+        self.lpu = (nn.Conv2d(embed_dims, embed_dims, 3, 1, 1, groups=embed_dims)
+                    if use_lpu else None)
+        self.norm1 = LayerNorm2d(embed_dims)
+        if block_type == 'N':
+            self.attn = NeighborhoodAttention2d(embed_dims, num_heads, nat_kernel_size,
+                                                attn_drop_rate, drop_rate, attn_impl=attn_impl)
+        elif block_type == 'D':
+            self.attn = DeformableAttention2d(
+                embed_dims, num_heads, num_groups, stride, offset_kernel_size, q_size,
+                offset_range_factor, use_pe, attn_drop_rate, drop_rate, attn_impl=attn_impl)
         else:
-            self.rpe_table = None
+            raise ValueError(f"block spec {block_type!r} is not supported: DAT++ uses 'N' "
+                             f"(neighbourhood) and 'D' (deformable) blocks")
+        self.norm2 = LayerNorm2d(embed_dims)
+        self.mlp = ConvFFN(embed_dims, mlp_ratio, drop_rate)
+        self.drop_path = drop_path_layer(drop_path_rate)
 
-    # ------------------------------------------------------------------ geometry
-    def sampling_positions(self, q):
-        """Offsets from the projected queries ``q (B, C, H, W)``.
+    def _forward(self, x):
+        if self.lpu is not None:
+            x = x + self.lpu(x)
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
-        Returns:
-            Tensor: ``(B*G, Hk, Wk, 2)`` positions in (y, x) order.
-        """
-        B, C, H, W = q.shape
-        offset = self.conv_offset(q.reshape(B * self.num_groups, self.group_dims, H, W))
-        Hk, Wk = offset.shape[2:]
-        if Hk < 2 or Wk < 2 or H < 2 or W < 2:
-            raise ValueError(
-                f'DAT++ deformable attention needs at least 2x2 queries and keys, got a '
-                f'{H}x{W} map ({Hk}x{Wk} keys): the input image must be larger than 32 pixels '
-                f'per side')
-        if self.offset_range_factor >= 0:
-            rng = offset.new_tensor([1.0 / (Hk - 1.0), 1.0 / (Wk - 1.0)]).reshape(1, 2, 1, 1)
-            offset = offset.tanh().mul(rng).mul(self.offset_range_factor)
-        offset = offset.permute(0, 2, 3, 1)
-        ref = _grid_2d(Hk, Wk, q.dtype, q.device, centres=True)
-        pos = offset + ref
-        if self.offset_range_factor < 0:
-            pos = pos.clamp(-1., 1.)
-        return pos
-
-    # ------------------------------------------------------------------ forward
     def forward(self, x):
-        B, C, H, W = x.shape
-        q = self.proj_q(x)
-        pos = self.sampling_positions(q)
-        Hk, Wk = pos.shape[1:3]
-        Ns = Hk * Wk
-        x_sampled = F.grid_sample(
-            x.reshape(B * self.num_groups, self.group_dims, H, W), pos.flip(-1),
-            mode='bilinear', align_corners=True).reshape(B, C, 1, Ns)
-        k = self.proj_k(x_sampled)
-        v = self.proj_v(x_sampled)
-        if self.attn_impl == 'reference':
-            out = self._attend_reference(q, k, v, pos, H, W)
-        else:
-            out = self._attend_fast(q, k, v, pos, H, W)
-        return self.proj_drop(self.proj_out(out))
-
-    def _attend_reference(self, q, k, v, pos, H, W):
-        """The official op order: einsum, scale, + grid-sampled bias, softmax, einsum."""
-        B, C = q.shape[:2]
-        hd, nh = self.head_dims, self.num_heads
-        Ns = pos.shape[1] * pos.shape[2]
-        q = q.reshape(B * nh, hd, H * W)
-        k = k.reshape(B * nh, hd, Ns)
-        v = v.reshape(B * nh, hd, Ns)
-        attn = torch.einsum('bcm,bcn->bmn', q, k).mul(self.scale)
-        if self.use_pe:
-            G = self.num_groups
-            table = self.rpe_table[None].expand(B, -1, -1, -1).reshape(
-                B * G, nh // G, *self.rpe_table.shape[1:])
-            q_grid = _grid_2d(H, W, q.dtype, q.device, centres=False)
-            disp = (q_grid.reshape(1, H * W, 1, 2) - pos.reshape(B * G, 1, Ns, 2)).mul(0.5)
-            bias = F.grid_sample(table, disp[..., (1, 0)], mode='bilinear', align_corners=True)
-            attn = attn + bias.reshape(B * nh, H * W, Ns)
-        attn = self.attn_drop(F.softmax(attn, dim=2))
-        out = torch.einsum('bmn,bcn->bcm', attn, v)
-        return out.reshape(B, C, H, W)
-
-    def _attend_fast(self, q, k, v, pos, H, W):
-        """SDPA with the bias as additive mask; the bias is recomputed in backward."""
-        B, C = q.shape[:2]
-        hd, nh = self.head_dims, self.num_heads
-        q = q.reshape(B, nh, hd, H * W).transpose(-2, -1)
-        k = k.reshape(B, nh, hd, -1).transpose(-2, -1)
-        v = v.reshape(B, nh, hd, -1).transpose(-2, -1)
-        bias = None
-        if self.use_pe:
-            args = (self.rpe_table, pos, (H, W), self.num_groups)
-            if torch.is_grad_enabled() and (self.rpe_table.requires_grad or pos.requires_grad):
-                bias = checkpoint(sample_rpe_bias, *args, use_reentrant=False)
-            else:
-                bias = sample_rpe_bias(*args)
-            bias = bias.to(q.dtype)
-        p = self.attn_drop.p if self.training else 0.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p,
-                                             scale=self.scale)
-        return out.transpose(-2, -1).reshape(B, C, H, W)
-
-    # ------------------------------------------------------------------ checkpoints
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        # Tables trained for another resolution are resized bicubically (official
-        # det/seg loader behaviour); a different head count is left to the size check.
-        key = prefix + 'rpe_table'
-        if self.rpe_table is not None and key in state_dict:
-            table = state_dict[key]
-            if (table.dim() == 3 and table.shape[0] == self.rpe_table.shape[0]
-                    and table.shape[1:] != self.rpe_table.shape[1:]):
-                MMLogger.get_current_instance().info(
-                    f'{key}: resizing the position-bias table from {tuple(table.shape[1:])} '
-                    f'to {tuple(self.rpe_table.shape[1:])} (bicubic)')
-                state_dict[key] = F.interpolate(
-                    table[None].float(), size=self.rpe_table.shape[1:], mode='bicubic',
-                    align_corners=False)[0].to(table.dtype)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-
-    def extra_repr(self):
-        return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
-                f'num_groups={self.num_groups}, stride={self.stride}, q_size={self.q_size}, '
-                f'attn_impl={self.attn_impl!r}')
+        if self.with_cp and self.training and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
 
 
 # --------------------------------------------------------------------------- stage
 class DATStage(nn.Module):
-    """One DAT++ stage: a sequence of ``N`` / ``D`` blocks (official ``TransformerStage``).
+    """One DAT++ stage (official ``TransformerStage``) and the downsampling that ends it.
 
-    Block ``d``: ``x += LPU_d(x)``; ``x += DropPath_d(Attn_d(LN_{2d}(x)))``;
-    ``x += DropPath_d(FFN_d(LN_{2d+1}(x)))`` (one drop-path rate serves both residuals).
+    ``proj`` (a 1x1 conv, only when ``in_channels != embed_dims``), the blocks, and
+    ``downsample`` (``Conv3x3 stride 2 -> LN`` to ``out_channels``; ``None`` without
+    ``out_channels``). :meth:`forward` returns the stage output before ``downsample``, which
+    the backbone applies after taking the output.
 
-    Shapes: ``(B, C_in, H, W) -> (B, C, H, W)``.
+    Shapes: ``(B, in_channels, H, W) -> (B, embed_dims, H, W)``.
     """
 
-    def __init__(self, in_channels, embed_dims, block_specs, num_heads, num_groups, stride,
-                 offset_kernel_size, nat_kernel_size, q_size, mlp_ratio=4, drop_rate=0.,
-                 attn_drop_rate=0., drop_path_rates=(), use_lpu=True, use_conv_ffn=True,
-                 offset_range_factor=-1, use_pe=True, attn_impl='fast', with_cp=False):
+    def __init__(self, in_channels, embed_dims, block_types, drop_path_rates, out_channels=None,
+                 **block_kwargs):
         super().__init__()
-        depth = len(block_specs)
-        if len(drop_path_rates) != depth:
-            raise ValueError(f'{depth} blocks but {len(drop_path_rates)} drop-path rates')
-        if not use_conv_ffn:
-            raise NotImplementedError('only the DAT++ ConvFFN (use_conv_ffn=True) is supported')
-        self.block_specs = tuple(block_specs)
-        self.use_lpu = use_lpu
-        self.with_cp = with_cp
+        if len(drop_path_rates) != len(block_types):
+            raise ValueError(f'{len(block_types)} blocks but {len(drop_path_rates)} '
+                             f'drop-path rates')
         self.proj = (nn.Conv2d(in_channels, embed_dims, 1) if in_channels != embed_dims
                      else nn.Identity())
-        self.layer_norms = nn.ModuleList([LayerNorm2d(embed_dims) for _ in range(2 * depth)])
-        self.mlps = nn.ModuleList([ConvFFN(embed_dims, mlp_ratio, drop_rate)
-                                   for _ in range(depth)])
-        self.attns = nn.ModuleList()
-        for spec in self.block_specs:
-            if spec == 'N':
-                self.attns.append(NeighborhoodAttention2d(
-                    embed_dims, num_heads, nat_kernel_size, attn_drop_rate, drop_rate,
-                    attn_impl=attn_impl))
-            elif spec == 'D':
-                self.attns.append(DeformableAttention2d(
-                    embed_dims, num_heads, num_groups, stride, offset_kernel_size, q_size,
-                    offset_range_factor, use_pe, attn_drop_rate, drop_rate,
-                    attn_impl=attn_impl))
-            else:
-                raise ValueError(f"block spec {spec!r} is not supported: DAT++ uses 'N' "
-                                 f"(neighbourhood) and 'D' (deformable) blocks")
-        self.local_perception_units = nn.ModuleList([
-            nn.Conv2d(embed_dims, embed_dims, 3, 1, 1, groups=embed_dims) if use_lpu
-            else nn.Identity() for _ in range(depth)])
-        self.drop_path = nn.ModuleList([DropPath(r) if r > 0 else nn.Identity()
-                                        for r in drop_path_rates])
-
-    def block_forward(self, d, x):
-        if self.use_lpu:
-            x = x + self.local_perception_units[d](x)
-        x = x + self.drop_path[d](self.attns[d](self.layer_norms[2 * d](x)))
-        x = x + self.drop_path[d](self.mlps[d](self.layer_norms[2 * d + 1](x)))
-        return x
+        self.blocks = nn.ModuleList([
+            DATBlock(embed_dims, t, drop_path_rate=r, **block_kwargs)
+            for t, r in zip(block_types, drop_path_rates)])
+        self.downsample = None
+        if out_channels is not None:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(embed_dims, out_channels, 3, 2, 1, bias=False),
+                LayerNorm2d(out_channels))
 
     def forward(self, x):
         x = self.proj(x)
-        for d in range(len(self.block_specs)):
-            if self.with_cp and self.training and x.requires_grad:
-                x = checkpoint(self.block_forward, d, x, use_reentrant=False)
-            else:
-                x = self.block_forward(d, x)
+        for block in self.blocks:
+            x = block(x)
         return x
 
 
 # --------------------------------------------------------------------------- backbone
 def _default_specs(depths):
     """``[N, D]`` pairs in stages 0-2 and only ``D`` blocks in stage 3 (DAT++)."""
-    specs = []
-    for i, d in enumerate(depths):
-        specs.append(['D'] * d if i == 3 else [('N', 'D')[j % 2] for j in range(d)])
-    return specs
+    return [['D'] * d if i == 3 else [('N', 'D')[j % 2] for j in range(d)]
+            for i, d in enumerate(depths)]
 
 
 @MODELS.register_module()
@@ -420,7 +178,8 @@ class DAT(BaseBackbone):
             for (224 in every official config, also for detection/segmentation: larger inputs
             stretch the same tables). Inputs of any size larger than 32 pixels work.
         in_channels (int): image channels.
-        out_indices (Sequence[int]): stages whose outputs are returned.
+        out_indices (int | Sequence[int]): stages whose outputs are returned (negatives count
+            from the end).
         out_norm (bool): add a LayerNorm ``norm{i}`` on every returned stage (the official
             det/seg backbones do; the classifier's final norm is ``norm3``). ``False`` returns
             the raw stage outputs.
@@ -429,8 +188,8 @@ class DAT(BaseBackbone):
         drop_path_rate (float): stochastic depth, linear over all blocks.
         offset_range_factor (float): ``-1`` (DAT++, unbounded offsets) or a bound factor.
         attn_impl (str): ``'fast'`` or ``'reference'`` (plain official computation).
-        frozen_stages (int): ``0`` freezes the stem, ``k`` also stages ``0..k-1`` (with their
-            down-projections and output norms); ``-1`` nothing.
+        frozen_stages (int): ``0`` freezes ``patch_embed``, ``k`` also ``stages[0..k-1]``
+            (with their ``downsample``) and ``norm0..norm{k-1}``; ``-1`` nothing.
         norm_eval (bool): keep BatchNorms in eval mode (DAT++ has none; kept for the API).
         with_cp (bool): activation checkpointing per block while training.
         pretrained (str, optional): deprecated, use ``init_cfg``.
@@ -440,7 +199,7 @@ class DAT(BaseBackbone):
     Shapes:
         ``(B, in_channels, H, W) -> tuple`` of ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``.
     """
-    converter_tool = 'tools/model_converters/dat2mmvit.py'
+    converter = 'dat'
 
     _dat_pp_common = dict(
         depths=[2, 4, 18, 2],
@@ -458,125 +217,85 @@ class DAT(BaseBackbone):
             stem_channels=128, embed_dims=[128, 256, 512, 1024], num_heads=[4, 8, 16, 32],
             num_groups=[2, 4, 8, 16], **_dat_pp_common)),
     }
-    _required_arch_keys = {'embed_dims', 'depths', 'num_heads', 'num_groups'}
-    _optional_arch_keys = {'stem_channels', 'stage_specs', 'strides', 'offset_kernel_sizes',
-                           'nat_kernel_sizes', 'mlp_ratio', 'use_pes', 'use_lpus'}
-    num_stages = 4
+    arch_keys = ('embed_dims', 'depths', 'num_heads', 'num_groups')
+    arch_optional_keys = ('stem_channels', 'stage_specs', 'strides', 'offset_kernel_sizes',
+                          'nat_kernel_sizes', 'mlp_ratio', 'use_pes', 'use_lpus')
+    _per_stage_keys = ('embed_dims', 'depths', 'num_heads', 'num_groups', 'stage_specs',
+                       'strides', 'offset_kernel_sizes', 'nat_kernel_sizes', 'use_pes',
+                       'use_lpus')
 
     def __init__(self, arch='tiny', img_size=224, in_channels=3, out_indices=(0, 1, 2, 3),
                  out_norm=True, drop_rate=0., attn_drop_rate=0., drop_path_rate=0.,
                  offset_range_factor=-1, attn_impl='fast', frozen_stages=-1, norm_eval=False,
                  with_cp=False, pretrained=None, init_cfg=None):
-        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval,
+        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp,
                          pretrained=pretrained, init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
-        a = self.arch_settings
+        a = self._complete_arch(self.parse_arch(arch))
+        self.arch_settings = a
+        num_stages = 4
+        self.set_stages(num_stages, out_indices)
         self.embed_dims = list(a['embed_dims'])
+        self.num_features = list(self.embed_dims)
+        self.in_channels = in_channels
         self.attn_impl = check_attn_impl(attn_impl)
-        self.with_cp = with_cp
-
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = list(out_indices)
-        for i, idx in enumerate(out_indices):
-            if not -self.num_stages <= idx < self.num_stages:
-                raise ValueError(f'out_indices {out_indices}: index {idx} is out of range '
-                                 f'for {self.num_stages} stages')
-            out_indices[i] = idx % self.num_stages
-        self.out_indices = tuple(out_indices)
         self.out_norm = out_norm
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}], '
-                             f'got {frozen_stages}')
+        self.img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
 
-        img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        self.img_size = img_size
         stem = a['stem_channels']
         # Official stem: two stride-2 3x3 convs (patch size 4).
-        self.patch_proj = nn.Sequential(
+        self.patch_embed = nn.Sequential(
             nn.Conv2d(in_channels, stem // 2, 3, 2, 1), LayerNorm2d(stem // 2), nn.GELU(),
             nn.Conv2d(stem // 2, stem, 3, 2, 1), LayerNorm2d(stem))
 
         dprs = drop_path_rates(drop_path_rate, a['depths'])
-        fmap = (img_size[0] // 4, img_size[1] // 4)  # bias-table size of stage 0 (official)
+        q_size = (self.img_size[0] // 4, self.img_size[1] // 4)  # stage 0's bias table (official)
         self.stages = nn.ModuleList()
-        for i in range(self.num_stages):
+        for i in range(num_stages):
             self.stages.append(DATStage(
                 stem if i == 0 else self.embed_dims[i], self.embed_dims[i],
-                a['stage_specs'][i], a['num_heads'][i], a['num_groups'][i], a['strides'][i],
-                a['offset_kernel_sizes'][i], a['nat_kernel_sizes'][i], fmap,
+                a['stage_specs'][i], dprs[i],
+                out_channels=self.embed_dims[i + 1] if i + 1 < num_stages else None,
+                num_heads=a['num_heads'][i], num_groups=a['num_groups'][i],
+                stride=a['strides'][i], offset_kernel_size=a['offset_kernel_sizes'][i],
+                nat_kernel_size=a['nat_kernel_sizes'][i], q_size=q_size,
                 mlp_ratio=a['mlp_ratio'], drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                drop_path_rates=dprs[i], offset_range_factor=offset_range_factor,
-                use_pe=a.get('use_pes', [True] * 4)[i], use_lpu=a.get('use_lpus', [True] * 4)[i],
-                attn_impl=attn_impl, with_cp=with_cp))
-            fmap = (fmap[0] // 2, fmap[1] // 2)
-        self.down_projs = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(self.embed_dims[i], self.embed_dims[i + 1], 3, 2, 1,
-                                    bias=False), LayerNorm2d(self.embed_dims[i + 1]))
-            for i in range(self.num_stages - 1)])
+                use_lpu=a['use_lpus'][i], offset_range_factor=offset_range_factor,
+                use_pe=a['use_pes'][i], attn_impl=attn_impl, with_cp=with_cp))
+            q_size = (q_size[0] // 2, q_size[1] // 2)
         if out_norm:
             for i in self.out_indices:
                 self.add_module(f'norm{i}', ChannelsFirstLayerNorm(self.embed_dims[i]))
         self._freeze_stages()
 
-    # ------------------------------------------------------------------ arch
     @classmethod
-    def _parse_arch(cls, arch):
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise ValueError(f'unknown DAT arch {arch!r}; choose one of '
-                                 f'{sorted(set(cls.arch_zoo))} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[key])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
-        missing = cls._required_arch_keys - set(arch)
-        if missing:
-            raise ValueError(f'custom DAT arch is missing the keys {sorted(missing)} '
-                             f'(required: {sorted(cls._required_arch_keys)})')
-        unknown = set(arch) - cls._required_arch_keys - cls._optional_arch_keys
-        if unknown:
-            raise ValueError(f'custom DAT arch has unknown keys {sorted(unknown)}; allowed: '
-                             f'{sorted(cls._required_arch_keys | cls._optional_arch_keys)}')
-        a = dict(stem_channels=arch['embed_dims'][0], strides=[8, 4, 2, 1],
-                 offset_kernel_sizes=[9, 7, 5, 3], nat_kernel_sizes=[7] * 4, mlp_ratio=4,
-                 use_pes=[True] * 4, use_lpus=[True] * 4)
-        a.update(copy.deepcopy(arch))
+    def _complete_arch(cls, a):
+        """Defaults of the optional arch keys, and the per-stage length checks."""
+        a = dict(dict(stem_channels=a['embed_dims'][0], strides=[8, 4, 2, 1],
+                      offset_kernel_sizes=[9, 7, 5, 3], nat_kernel_sizes=[7] * 4, mlp_ratio=4,
+                      use_pes=[True] * 4, use_lpus=[True] * 4), **a)
         a.setdefault('stage_specs', _default_specs(a['depths']))
-        for k in ('embed_dims', 'depths', 'num_heads', 'num_groups', 'stage_specs', 'strides',
-                  'offset_kernel_sizes', 'nat_kernel_sizes', 'use_pes', 'use_lpus'):
-            if len(a[k]) != cls.num_stages:
-                raise ValueError(f'arch[{k!r}] must have {cls.num_stages} entries, '
-                                 f'got {a[k]}')
+        for k in cls._per_stage_keys:
+            if len(a[k]) != 4:
+                raise ValueError(f'arch[{k!r}] must have 4 entries (one per stage), got {a[k]}')
         for i, (spec, depth) in enumerate(zip(a['stage_specs'], a['depths'])):
             if len(spec) != depth:
                 raise ValueError(f'stage {i}: stage_specs has {len(spec)} blocks but depths '
                                  f'says {depth}')
         return a
 
-    # ------------------------------------------------------------------ freezing
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            self._freeze_module(self.patch_proj)
-        for i in range(min(self.frozen_stages, self.num_stages)):
-            if i > 0:
-                self._freeze_module(self.down_projs[i - 1])
-            self._freeze_module(self.stages[i])
-            self._freeze_module(getattr(self, f'norm{i}', None))
-
-    # ------------------------------------------------------------------ forward
     def forward(self, x):
+        self.check_input(x)
         H, W = x.shape[-2:]
         if H <= 32 or W <= 32:
             raise ValueError(f'DAT++ needs inputs larger than 32x32 (the last stage must keep '
                              f'at least 2x2 positions for the deformable attention), got '
                              f'{H}x{W}; resize or pad the image')
-        x = self.patch_proj(x)
+        x = self.patch_embed(x)
         outs = []
-        for i in range(self.num_stages):
-            if i > 0:
-                x = self.down_projs[i - 1](x)
-            x = self.stages[i](x)
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x) if self.out_norm else x)
+            if stage.downsample is not None:
+                x = stage.downsample(x)
         return tuple(outs)

@@ -1,58 +1,23 @@
 """Focal Transformer (Yang et al., "Focal Self-attention for Local-Global Interactions in
 Vision Transformers", NeurIPS 2021) as an OpenMMLab backbone.
 
-The computation follows the official classification model (microsoft/Focal-Transformer
+Each block attends from ``ws x ws`` windows to fine tokens nearby (the window and its rolled
+neighbours) and to pooled tokens further away (one pooled level per extra focal level), so
+that it sees local detail and global context at a cost close to window attention. The
+computation follows the official classification model (microsoft/Focal-Transformer
 ``classification/focal_transformer.py`` @57bb303) exactly, quirks included, so that converted
-official checkpoints give the official outputs:
+official checkpoints give the official outputs: zero padding after ``norm1`` attended without
+a mask, the 132 rolled keys in their official order (12 twice), cyclic wrap-around at the
+borders of the padded map, -100 masks, the official bias-table layouts.
 
-* each block zero-pads its ``norm1`` output to a multiple of the window size; padded tokens
-  are attended without a mask (their key/value are the qkv biases);
-* level-0 keys are the 49 in-window tokens followed by 132 "rolled" neighbour tokens, taken
-  from four cyclic shifts by ``expand_size`` in the order tl, tr, bl, br (row-major inside each
-  shifted window, 12 positions appear twice); the shifts wrap around the padded map;
-* each pooled level pools the padded ``norm1`` output into sub-windows (``fc`` pooling is a
-  learned weighted sum shared across channels), projects it with the same ``qkv`` layer and
-  attends to a ``focal_window`` neighbourhood of pooled tokens; neighbours outside the pooled
-  map are zero keys/values masked with -100;
-* key order [49 | 132 | K_0^2 | K_1^2 ...] with the in-window Swin table, the dense
-  ``relative_position_bias_table_to_neighbors`` (1, nH, 49, 132) and the ``(nH, L)`` tables
-  ``relative_position_bias_table_to_windows.{k}`` indexed in mixed fine/pooled units.
-
-Two implementations of the attention are available (``attn_impl``):
-
-* ``'fast'``: the keys and values of every window are rows of one table [padded map | pooled
-  maps | one zero row], addressed by an index precomputed once per padded size (cached), and
-  :func:`~mmvit_plugins.models.layers.gathered_attention.gathered_attention` attends over
-  them: on CPU a few windows at a time (gathered into a small buffer, fused flash kernel
-  forward, gathered again in backward with the gradients of q, the table and the shared bias
-  tables from one recomputed probability block), so no per-window copy of the keys is ever
-  kept; on CUDA one gather plus ``scaled_dot_product_attention``. The -100 padding mask of
-  the pooled levels is a constant per-window additive mask. On CPU the windows of one window
-  row are chunked together and leave out the pooled-padding keys they all share (Focal-T at
-  512x512: 81-93 % of the padding, 16-35 % of the keys per stage): a zero key behind -100 has a
-  weight below ``exp(-100)`` of its row's largest, under float32 resolution.
-* ``'reference'``: the literal official computation (full-map rolls, window partitions,
-  ``unfold``, concatenations and a materialised attention matrix). Tests check that both agree;
-  the benchmarks use it as the plain baseline.
-
-Structure and input sizes. The official model fixes its structure from ``img_size``: in a
-stage whose feature map (at that size) is not larger than the window, the block uses a window
-equal to the map and no neighbour expansion (at 224 this is stage 3: 7x7, no
-``..._to_neighbors`` table). This backbone takes that size as ``pretrain_img_size`` and derives
-the same structure, so a checkpoint pretrained at that size loads without missing or new
-parameters. At run time any input size is accepted: the stride-s patch embeddings zero-pad
-right/bottom to a multiple of s, and each block pads its map to a multiple of its window, as
-the official blocks do. The structure is NOT re-derived from the run-time size: at detection
-sizes (e.g. stage 3 of 800x1344 is 25x42) stage 3 keeps the 224 structure (window 7, no
-expansion), because the ImageNet checkpoints have no stage-3 neighbour table that expansion
-would need; the stage-3 windows then cover the map in 7x7 tiles and its pooled level sees
-``focal_windows[3]`` pooled windows. Use a larger ``pretrain_img_size`` (e.g. 256) to get the
-official structure with stage-3 expansion instead (its neighbour tables then start from the
-default initialisation). ``focal_windows`` may differ from the checkpoint's (the paper uses
-[15, 13, 9, 7] for detection): the ``..._to_windows`` tables are resized bilinearly on load.
+``attn_impl='fast'`` gathers the keys from one table by precomputed indices
+(:mod:`~mmvit_plugins.models.layers.focal_attention`); ``'reference'`` is the literal official
+computation (rolls, window partitions, ``unfold``, a materialised attention matrix), the
+tests' oracle. The structure (window and expansion per stage) is derived from
+``pretrain_img_size`` as the official model derives it from ``img_size``, never from the
+input size, so that checkpoints load without missing or new parameters at any input size.
 """
 import math
-from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -62,14 +27,12 @@ from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
-from ..layers.gathered_attention import gathered_attention, plan_chunks
-from .base import BaseBackbone, drop_path_rates
-
-# Masks are added as -100 (not -inf), as in the official code.
-MASK_VALUE = -100.0
-# The four shifted windows of the level-0 expansion, in the official order (tl, tr, bl, br):
-# (row sign, column sign) of the token offset, i.e. minus the torch.roll shift.
-_ROLL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1))
+from ..layers.focal_attention import (MASK_VALUE, ROLL_DIRECTIONS, constant_window_mask,
+                                      fast_layout, merged_rolled_keys, mixed_relative_index,
+                                      pooled_kernel, pooled_slots, rolled_neighbour_offsets,
+                                      shift_window_mask, window_partition)
+from ..layers.gathered_attention import gathered_attention
+from .base import BaseBackbone, drop_path_layer, drop_path_rates
 
 
 def _to_2tuple(x):
@@ -77,153 +40,6 @@ def _to_2tuple(x):
         assert len(x) == 2, f'expected an int or a pair, got {x}'
         return tuple(int(v) for v in x)
     return (int(x), int(x))
-
-
-def drop_path(x, p, training):
-    """Stochastic depth per sample (x: (B, ...))."""
-    if p == 0. or not training:
-        return x
-    keep = 1 - p
-    mask = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(keep)
-    return x * mask.div_(keep)
-
-
-# ----------------------------------------------------------------------------- index helpers
-def rolled_neighbour_offsets(window_size, expand_size):
-    """Offsets (dy, dx) of the level-0 neighbour keys relative to the window origin, in the
-    official order: for each shifted window tl, tr, bl, br the tokens that fall outside the
-    query window, row-major. For ws=7, e=3 there are 132, 12 of them duplicated.
-
-    Returns:
-        LongTensor: (N_rolled, 2).
-    """
-    ws, e = window_size, expand_size
-    offsets = []
-    for sy, sx in _ROLL_DIRECTIONS:
-        # the official validity masks: zero on the part of the shifted window that overlaps
-        # the query window (same slicing semantics as the official masks)
-        keep = torch.ones(ws, ws, dtype=torch.bool)
-        rows = slice(None, -e) if sy > 0 else slice(e, None)
-        cols = slice(None, -e) if sx > 0 else slice(e, None)
-        keep[rows, cols] = False
-        r, c = keep.nonzero(as_tuple=True)
-        offsets.append(torch.stack([r + sy * e, c + sx * e], 1))
-    return torch.cat(offsets, 0)
-
-
-@lru_cache(maxsize=16)
-def merged_rolled_keys(window_size, expand_size, device=torch.device('cpu')):
-    """How the fast path merges the duplicated rolled keys (the same table row for every
-    window: 12 of the 132 for ws=7, e=3). Two keys with one key vector and value act as one
-    key whose bias is the ``logaddexp`` of theirs: ``exp(s + b1) + exp(s + b2) =
-    exp(s + logaddexp(b1, b2))``.
-
-    Returns:
-        tuple: ``(kept, rounds)``: LongTensor of the kept level-0 key positions (in-window,
-        then the first occurrence of every rolled offset, in order), and a list of
-        ``(dup, first)`` LongTensor pairs, one per extra occurrence (second, third, ...), that
-        merge position ``dup[i]`` into kept column ``first[i]`` (unique within a pair); on
-        ``device`` (cached, so that forward passes copy nothing to it).
-    """
-    area = window_size**2
-    kept, seen, rounds = list(range(area)), {}, []
-    for j, off in enumerate(map(tuple, rolled_neighbour_offsets(window_size,
-                                                                expand_size).tolist())):
-        if off not in seen:
-            seen[off] = [len(kept), 0]
-            kept.append(area + j)
-            continue
-        column, count = seen[off]
-        if count == len(rounds):
-            rounds.append(([], []))
-        rounds[count][0].append(area + j)
-        rounds[count][1].append(column)
-        seen[off][1] += 1
-    return torch.tensor(kept, device=device), [
-        (torch.tensor(d, device=device), torch.tensor(f, device=device)) for d, f in rounds]
-
-
-def pooled_kernel(focal_window, level):
-    """(kernel, stride, padding) of the official unfold of pooled level ``level``."""
-    stride = 2**level
-    kernel = 2 * (focal_window // 2) + stride + (stride - 1)
-    return kernel, stride, kernel // 2
-
-
-def pooled_slots(focal_window, level):
-    """Kernel slots (a, b) kept by pooled level ``level`` (row-major): all of them for level 0,
-    the bottom-right (K x K) part for level > 0, K = focal_window + 2^level - 1."""
-    kernel, stride, _ = pooled_kernel(focal_window, level)
-    a, b = torch.meshgrid(torch.arange(kernel), torch.arange(kernel), indexing='ij')
-    keep = (a >= stride - 1) & (b >= stride - 1)
-    return torch.stack([a[keep], b[keep]], 1)
-
-
-def mixed_relative_index(window_size, key_size):
-    """The official ``get_relative_position_index((ws, ws), (K, K))``: query coordinates in
-    fine tokens, key coordinates in pooled tokens, index
-    ``(yq - yk + K - 1) * (ws + K - 1) + (xq - xk + K - 1)``. Returns (ws^2, K^2)."""
-    q = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size),
-                                   indexing='ij')).flatten(1)
-    k = torch.stack(torch.meshgrid(torch.arange(key_size), torch.arange(key_size),
-                                   indexing='ij')).flatten(1)
-    rel = q[:, :, None] - k[:, None, :] + (key_size - 1)
-    return rel[0] * (window_size + key_size - 1) + rel[1]
-
-
-@lru_cache(maxsize=128)
-def _gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, device):
-    """Index of every key of every window into the source table
-    ``[padded map (hp*wp rows) | pooled level 0 | pooled level 1 | ... | zero row]``.
-
-    Returns:
-        tuple: ``(index (nW, N) long, pad_mask)``; ``pad_mask`` is ``(nW, N)`` with -100 on
-        the keys that point at the zero row (pooled padding), or None if there are none.
-    """
-    ws = window_size
-    nwh, nww = hp // ws, wp // ws
-    wy, wx = torch.meshgrid(torch.arange(nwh), torch.arange(nww), indexing='ij')
-    wy, wx = wy.reshape(-1, 1), wx.reshape(-1, 1)  # (nW, 1)
-    fine = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing='ij'),
-                       -1).view(-1, 2)
-    if expand_size > 0:
-        fine = torch.cat([fine, rolled_neighbour_offsets(ws, expand_size)], 0)
-    rows = (wy * ws + fine[:, 0]) % hp  # cyclic, like torch.roll on the padded map
-    cols = (wx * ws + fine[:, 1]) % wp
-    parts = [rows * wp + cols]
-    base = hp * wp
-    pooled_sizes = [(nwh * 2**k, nww * 2**k) for k in range(num_pooled)]
-    pad_row = base + sum(h * w for h, w in pooled_sizes)
-    has_pad = False
-    for k, (ph, pw) in enumerate(pooled_sizes):
-        _, stride, padding = pooled_kernel(focal_window, k)
-        slots = pooled_slots(focal_window, k)
-        py = wy * stride - padding + slots[:, 0]
-        px = wx * stride - padding + slots[:, 1]
-        inside = (py >= 0) & (py < ph) & (px >= 0) & (px < pw)
-        has_pad = has_pad or not bool(inside.all())
-        parts.append(torch.where(inside, base + py * pw + px, torch.full_like(py, pad_row)))
-        base += ph * pw
-    index = torch.cat(parts, 1)
-    pad_mask = None
-    if has_pad:
-        pad_mask = torch.zeros(index.shape).masked_fill(index == pad_row, MASK_VALUE)
-        pad_mask = pad_mask.to(device)
-    return index.to(device), pad_mask
-
-
-def window_partition(x, window_size):
-    """(B, H, W, C) -> (B * nW, ws * ws, C), windows row-major."""
-    b, h, w, c = x.shape
-    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size * window_size, c)
-
-
-def window_reverse(windows, window_size, h, w):
-    """(B * nW, ws * ws, C) -> (B, H, W, C)."""
-    c = windows.shape[-1]
-    x = windows.view(-1, h // window_size, w // window_size, window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
 
 
 def _center_fit(x, size, dim):
@@ -238,61 +54,6 @@ def _center_fit(x, size, dim):
     return x
 
 
-@lru_cache(maxsize=32)
-def _shift_mask(hp, wp, window_size, shift_size, device):
-    """The Swin mask (nW, ws^2, ws^2) of a map rolled by ``-shift_size``: -100 between
-    tokens from different regions."""
-    ws, s = window_size, shift_size
-    img = torch.zeros(1, hp, wp, 1, device=device)
-    cnt = 0
-    for hs in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
-        for wsl in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
-            img[:, hs, wsl] = cnt
-            cnt += 1
-    win = window_partition(img, ws).squeeze(-1)
-    diff = win.unsqueeze(1) - win.unsqueeze(2)
-    return torch.zeros_like(diff).masked_fill(diff != 0, MASK_VALUE)
-
-
-def _window_mask(shift_mask, pad_mask, num_keys, dtype):
-    """The constant per-window additive mask ``(nW, A or 1, N)``: the Swin shift mask
-    ``(nW, A, A)`` on the first A (in-window) keys plus the pooled-padding mask ``(nW, N)``;
-    None if there is neither."""
-    mask = None if pad_mask is None else pad_mask.to(dtype).unsqueeze(1)
-    if shift_mask is not None:
-        shift = F.pad(shift_mask, (0, num_keys - shift_mask.shape[-1])).to(dtype)
-        mask = shift if mask is None else shift + mask
-    return mask
-
-
-@lru_cache(maxsize=32)
-def _fast_layout(hp, wp, window_size, expand_size, focal_window, num_pooled, shift_size,
-                 num_heads, dtype, device):
-    """``(index, window_mask, chunks)`` of the fast path, with the duplicated rolled keys
-    merged (``merged_rolled_keys``); ``chunks`` (CPU only, else None)
-    group the windows of each window row so that they leave out the pooled-padding keys
-    they share (zero keys behind -100: see ``plan_chunks``)."""
-    index, pad_mask = _gather_index(hp, wp, window_size, expand_size, focal_window,
-                                    num_pooled, device)
-    shift_mask = (_shift_mask(hp, wp, window_size, shift_size, device) if shift_size
-                  else None)
-    window_mask = _window_mask(shift_mask, pad_mask, index.shape[1], dtype)
-    if expand_size > 0:  # one key per duplicated rolled offset (merged_rolled_keys)
-        kept, rounds = merged_rolled_keys(window_size, expand_size, device)
-        level0 = len(kept) + sum(len(dup) for dup, _ in rounds)  # in-window + rolled keys
-        cols = torch.cat([kept, torch.arange(level0, index.shape[1], device=device)])
-        index = index.index_select(1, cols)
-        pad_mask = None if pad_mask is None else pad_mask.index_select(1, cols)
-        window_mask = None if window_mask is None else window_mask.index_select(-1, cols)
-    chunks = None
-    if device.type == 'cpu':
-        chunks = plan_chunks(index, num_heads, window_size**2, window_mask,
-                             skippable=None if pad_mask is None else pad_mask < 0,
-                             row_length=wp // window_size)
-    return index, window_mask, chunks
-
-
-# ----------------------------------------------------------------------------- modules
 class FocalPatchEmbed(nn.Module):
     """Stem and stage-end downsampling: (optional GroupNorm) -> conv -> LayerNorm.
 
@@ -484,7 +245,7 @@ class FocalWindowAttention(nn.Module):
     def _forward_fast(self, x, pooled, shift_size):
         b, hp, wp, c = x.shape
         nh, hd, ws = self.num_heads, self.head_dims, self.window_size
-        index, window_mask, chunks = _fast_layout(
+        index, window_mask, chunks = fast_layout(
             hp, wp, ws, self.expand_size, self.focal_window, self.num_pooled, shift_size, nh,
             x.dtype, x.device)
         # split, not sliced: the gradient of two slices would be two zero-filled full-size
@@ -526,7 +287,7 @@ class FocalWindowAttention(nn.Module):
         k_all, v_all = [k_w], [v_w]
         if e > 0:
             keep = []
-            for sy, sx in _ROLL_DIRECTIONS:
+            for sy, sx in ROLL_DIRECTIONS:
                 valid = torch.ones(ws, ws, dtype=torch.bool, device=x.device)
                 valid[slice(None, -e) if sy > 0 else slice(e, None),
                       slice(None, -e) if sx > 0 else slice(e, None)] = False
@@ -534,7 +295,7 @@ class FocalWindowAttention(nn.Module):
             keep = torch.cat(keep).nonzero().view(-1)
             for t, out in ((k, k_all), (v, v_all)):
                 rolled = [heads(window_partition(torch.roll(t, (-sy * e, -sx * e), (1, 2)), ws))
-                          for sy, sx in _ROLL_DIRECTIONS]
+                          for sy, sx in ROLL_DIRECTIONS]
                 out.append(torch.cat(rolled, 2)[:, :, keep])
         pad_masks = []
         w_kv, b_kv = self.qkv.weight[c:], None if self.qkv.bias is None else self.qkv.bias[c:]
@@ -560,9 +321,9 @@ class FocalWindowAttention(nn.Module):
                 pad_masks[0].shape[0], k_all.shape[2] - sum(m.shape[1] for m in pad_masks))
             pad_mask = torch.cat([unpadded] + pad_masks, 1)
         mask = self.position_bias().unsqueeze(0)  # (1 or B * nW, nH, A, N)
-        shift_mask = (_shift_mask(hp, wp, ws, shift_size, x.device) if shift_size
+        shift_mask = (shift_window_mask(hp, wp, ws, shift_size, x.device) if shift_size
                       else None)
-        window_mask = _window_mask(shift_mask, pad_mask, k_all.shape[2], x.dtype)
+        window_mask = constant_window_mask(shift_mask, pad_mask, k_all.shape[2], x.dtype)
         if window_mask is not None:
             mask = (mask + window_mask.unsqueeze(1)).repeat(b, 1, 1, 1)
         out = multihead_attention(q_w, k_all, v_all, self.scale, bias=mask, impl='reference',
@@ -576,11 +337,12 @@ class FocalBlock(nn.Module):
     Args:
         window_size, expand_size, shift_size: as decided from the pretraining size.
         focal_level (int), focal_window (int), pool_method (str): pooled levels.
+        drop_path_rate (float): stochastic depth of both residual branches.
     """
 
     def __init__(self, dims, num_heads, window_size=7, expand_size=0, shift_size=0,
                  mlp_ratio=4., qkv_bias=True, qk_scale=None, drop=0., attn_drop=0.,
-                 drop_path=0., pool_method='none', focal_level=1, focal_window=1,
+                 drop_path_rate=0., pool_method='none', focal_level=1, focal_window=1,
                  use_layerscale=False, layerscale_value=1e-4, with_cp=False,
                  attn_impl='fast'):
         super().__init__()
@@ -588,7 +350,6 @@ class FocalBlock(nn.Module):
         self.window_size = window_size
         self.shift_size = shift_size
         self.pool_method = pool_method
-        self.drop_path_rate = drop_path
         self.with_cp = with_cp
         num_pooled = focal_level - 1 if pool_method != 'none' and focal_level > 1 else 0
         self.pool_sizes = [window_size // 2**k for k in range(num_pooled)]
@@ -613,6 +374,7 @@ class FocalBlock(nn.Module):
             self.gamma_2 = nn.Parameter(layerscale_value * torch.ones(dims))
         else:
             self.gamma_1 = self.gamma_2 = None
+        self.drop_path = drop_path_layer(drop_path_rate)
 
     def _pool(self, x, level):
         """Pool the padded map (B, Hp, Wp, C) into (B, nWh * 2^k, nWw * 2^k, C)."""
@@ -652,11 +414,11 @@ class FocalBlock(nn.Module):
         out = self._attention(x)
         if self.gamma_1 is not None:
             out = self.gamma_1 * out
-        x = x + drop_path(out, self.drop_path_rate, self.training)
+        x = x + self.drop_path(out)
         out = self.mlp(self.norm2(x))
         if self.gamma_2 is not None:
             out = self.gamma_2 * out
-        return x + drop_path(out, self.drop_path_rate, self.training)
+        return x + self.drop_path(out)
 
     def forward(self, x):
         """(B, H, W, C) -> (B, H, W, C)."""
@@ -676,14 +438,15 @@ class FocalStage(nn.Module):
 
 @MODELS.register_module()
 class FocalTransformer(BaseBackbone):
-    """Focal Transformer backbone (see the module docstring for the exact semantics).
+    """Focal Transformer backbone.
 
     Args:
         arch (str | dict): 'tiny' | 'small' | 'base' | 'large' (their ``-conv`` variants use
             the overlapping conv embeddings), or a dict with ``embed_dims``, ``depths``,
             ``num_heads`` (and optionally ``use_conv_embed``).
         pretrain_img_size (int | tuple): the size the structure is derived from (the
-            official ``img_size``; see the module docstring). Default: 224.
+            official ``img_size``): a stage whose map at this size is not larger than the
+            window uses a window equal to the map and no neighbour expansion. Default: 224.
         patch_size (int): stem stride. Default: 4.
         in_channels (int): input channels. Default: 3.
         window_size (int): query window. Default: 7.
@@ -702,7 +465,8 @@ class FocalTransformer(BaseBackbone):
         mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate: as usual.
         drop_path_rate (float): stochastic depth, linear over all blocks. Default: 0.2.
         patch_norm (bool): LayerNorm after every patch embedding. Default: True.
-        out_indices (Sequence[int]): stages whose outputs are returned. Default: (0, 1, 2, 3).
+        out_indices (int | Sequence[int]): stages whose outputs are returned (negatives
+            count from the end). Default: (0, 1, 2, 3).
         out_norm (bool): add a LayerNorm ``norm{i}`` per output (the Swin-det convention;
             ``norm3`` is the official classification ``norm``). Default: True.
         frozen_stages (int): -1: none; 0: stem; k: stem + stages 0..k-1 (+ their norms).
@@ -712,7 +476,7 @@ class FocalTransformer(BaseBackbone):
     Shapes: (B, in_channels, H, W) -> tuple of (B, C_i, ceil(H / (4 * 2^i)), ...) per
     out index, C_i = embed_dims * 2^i (exactly H / 2^(i+2) for multiples of 32).
     """
-    converter_tool = 'tools/model_converters/focal2mmvit.py'
+    converter = 'focal'
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(embed_dims=96, depths=[2, 2, 6, 2],
                                             num_heads=[3, 6, 12, 24])),
@@ -728,7 +492,8 @@ class FocalTransformer(BaseBackbone):
     for _name in ('tiny', 'small', 'base', 'large'):
         arch_zoo[f'{_name}-conv'] = dict(arch_zoo[_name], use_conv_embed=True)
     del _name
-    _arch_keys = {'embed_dims', 'depths', 'num_heads'}
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
+    arch_optional_keys = ('use_conv_embed', )
 
     def __init__(self,
                  arch='tiny',
@@ -762,32 +527,16 @@ class FocalTransformer(BaseBackbone):
                  attn_impl='fast',
                  pretrained=None,
                  init_cfg=None):
-        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval,
+        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp,
                          pretrained=pretrained, init_cfg=init_cfg)
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in self.arch_zoo:
-                raise ValueError(f'unknown Focal Transformer arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_zoo)} or pass a dict with '
-                                 f'{sorted(self._arch_keys)}')
-            arch = self.arch_zoo[key]
-        elif isinstance(arch, dict):
-            missing = self._arch_keys - set(arch)
-            if missing:
-                raise ValueError(f'custom arch dict lacks {sorted(missing)} (needs '
-                                 f'{sorted(self._arch_keys)}, optionally use_conv_embed)')
-            unknown = set(arch) - self._arch_keys - {'use_conv_embed'}
-            if unknown:
-                raise ValueError(f'custom arch dict has unknown keys {sorted(unknown)}')
-        else:
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        arch = self.parse_arch(arch)
         self.embed_dims = arch['embed_dims']
         self.depths = list(arch['depths'])
         self.num_heads = list(arch['num_heads'])
         if use_conv_embed is None:
             use_conv_embed = arch.get('use_conv_embed', False)
         self.use_conv_embed = use_conv_embed
-        self.num_stages = num_stages = len(self.depths)
+        num_stages = len(self.depths)
         per_stage = dict(num_heads=self.num_heads, focal_levels=focal_levels,
                          focal_windows=focal_windows, expand_sizes=expand_sizes)
         for name, values in per_stage.items():
@@ -796,16 +545,8 @@ class FocalTransformer(BaseBackbone):
                                  f'{num_stages} stages')
         if expand_layer not in ('all', 'even', 'odd'):
             raise ValueError(f"expand_layer must be 'all', 'even' or 'odd', got {expand_layer!r}")
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + num_stages if i < 0 else i for i in out_indices]
-        for i in out_indices:
-            if not 0 <= i < num_stages:
-                raise ValueError(f'out_indices {out_indices} out of range for {num_stages} '
-                                 'stages')
-        self.out_indices = out_indices
-        if frozen_stages > num_stages:
-            raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
+        self.set_stages(num_stages, out_indices)
+        self.in_channels = in_channels
         self.out_norm = out_norm
         self.attn_impl = check_attn_impl(attn_impl)
         self.pretrain_img_size = _to_2tuple(pretrain_img_size)
@@ -819,7 +560,7 @@ class FocalTransformer(BaseBackbone):
                                            patch_norm=patch_norm)
         self.drop_after_pos = nn.Dropout(drop_rate)
         dpr = drop_path_rates(drop_path_rate, self.depths)
-        self.layers = nn.ModuleList()  # official name: keys match the official checkpoints
+        self.stages = nn.ModuleList()
         self.num_features = []
         for i in range(num_stages):
             dims = self.embed_dims * 2**i
@@ -836,7 +577,7 @@ class FocalTransformer(BaseBackbone):
                     dims, self.num_heads[i], window_size=ws, expand_size=expand,
                     shift_size=shift, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                     qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate,
-                    drop_path=dpr[i][j],
+                    drop_path_rate=dpr[i][j],
                     pool_method=focal_pool if i in focal_stages else 'none',
                     focal_level=focal_levels[i], focal_window=focal_windows[i],
                     use_layerscale=use_layerscale, layerscale_value=layerscale_value,
@@ -845,10 +586,10 @@ class FocalTransformer(BaseBackbone):
             if i < num_stages - 1:
                 downsample = FocalPatchEmbed(dims, 2 * dims, 2, use_conv_embed,
                                              patch_norm=True, use_pre_norm=use_pre_norm)
-            self.layers.append(FocalStage(blocks, downsample))
+            self.stages.append(FocalStage(blocks, downsample))
             self.num_features.append(dims)
         if out_norm:
-            for i in out_indices:
+            for i in self.out_indices:
                 self.add_module(f'norm{i}', nn.LayerNorm(self.num_features[i]))
         self._freeze_stages()
 
@@ -868,20 +609,13 @@ class FocalTransformer(BaseBackbone):
             elif isinstance(m, FocalWindowAttention):
                 m.init_tables()
 
-    # ------------------------------------------------------------------ freezing
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            self._freeze_module(self.patch_embed)
-        for i in range(min(self.frozen_stages, self.num_stages)):
-            self._freeze_module(self.layers[i])
-            self._freeze_module(getattr(self, f'norm{i}', None))
-
     # ------------------------------------------------------------------ forward
     def forward(self, x):
         """(B, C_in, H, W) -> tuple of (B, C_i, H_i, W_i) for i in ``out_indices``."""
+        self.check_input(x)
         x = self.drop_after_pos(self.patch_embed(x))  # (B, H, W, C)
         outs = []
-        for i, stage in enumerate(self.layers):
+        for i, stage in enumerate(self.stages):
             for block in stage.blocks:
                 x = block(x)
             if i in self.out_indices:

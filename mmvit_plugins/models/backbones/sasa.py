@@ -11,12 +11,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
-from ..layers.local_attention import LocalSelfAttention2d
-from .base import BaseBackbone, drop_path_rates
+from ..layers.local_attention import LOCAL_ATTENTION_IMPLS, LocalSelfAttention2d
+from .base import BaseBackbone, drop_path_layer, drop_path_rates
 
 #: keys of ``attn_cfg`` (forwarded to :class:`LocalSelfAttention2d`)
 ATTN_CFG_KEYS = ('kernel_size', 'num_heads', 'pos_enc', 'logits', 'rel_split', 'qk_scale',
@@ -155,7 +154,7 @@ class SASABottleneck(nn.Module):
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     @property
     def norm1(self):
@@ -187,7 +186,10 @@ class SASABottleneck(nn.Module):
 
 @MODELS.register_module()
 class SASAResNet(BaseBackbone):
-    """Stand-Alone Self-Attention ResNet (ResNet-26/38/50).
+    """Stand-Alone Self-Attention ResNet (ResNet-26/38/50), with mmdet ResNet's module names.
+
+    The stem is ``conv1``/``norm1`` (+ ReLU, max-pool) or ``stem`` (:class:`SASAStem`); stage
+    ``i`` (0-based) is ``layer{i + 1}``, an ``nn.Sequential`` of :class:`SASABottleneck`.
 
     Args:
         depth (int): 26, 38 or 50 (stage blocks ``arch_settings[depth]``).
@@ -210,8 +212,9 @@ class SASAResNet(BaseBackbone):
         attn_impl (str): ``'fast'`` (halo blocks), ``'reference'`` (offset loop) or
             ``'unfold'`` (naive; exact FLOP counts). The stem uses ``'reference'`` attention for
             ``'reference'`` and fused SDPA otherwise.
-        out_indices (Sequence[int]): stages whose outputs are returned. Default (0, 1, 2, 3).
-        frozen_stages (int): -1 none, 0 the stem, k the stem and stages 0..k-1.
+        out_indices (int | Sequence[int]): stages whose outputs are returned (negatives count
+            from the end). Default (0, 1, 2, 3).
+        frozen_stages (int): -1 none, 0 the stem, k the stem and ``layer1..layerk``.
         norm_cfg (dict): norm layers config. Default BN.
         norm_eval (bool): BN layers in eval mode while training.
         with_cp (bool): activation checkpointing per block.
@@ -222,15 +225,16 @@ class SASAResNet(BaseBackbone):
             prefix='backbone.')``.
 
     Shape:
-        input ``(B, 3, H, W)``; stage ``i`` output ``(B, 4 base_channels 2^i, H_i, W_i)`` with
-        ``H_i = ceil(H / 2^(i + 2))``.
+        input ``(B, in_channels, H, W)``; stage ``i`` output ``(B, num_features[i], H_i, W_i)``
+        with ``num_features[i] = 4 base_channels 2^i`` and ``H_i = ceil(H / 2^(i + 2))``.
     """
+    #: depth -> blocks per stage (mmdet ResNet's name)
     arch_settings = {
         26: (1, 2, 4, 1),
         38: (2, 3, 5, 2),
         50: (3, 4, 6, 3),
     }
-    converter_tool = None  # no official checkpoints exist
+    converter = None  # no official checkpoints exist
 
     def __init__(self, depth=50, stem_type='conv', in_channels=3, stem_channels=64,
                  base_channels=64, stage_blocks=None, strides=(1, 2, 2, 2),
@@ -238,16 +242,16 @@ class SASAResNet(BaseBackbone):
                  attn_impl='fast', out_indices=(0, 1, 2, 3), frozen_stages=-1,
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, with_cp=False,
                  zero_init_residual=True, drop_path_rate=0., pretrained=None, init_cfg=None):
-        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval,
+        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp,
                          pretrained=pretrained, init_cfg=init_cfg)
         if depth not in self.arch_settings:
-            raise KeyError(f'invalid depth {depth!r} for SASAResNet: use one of '
-                           f'{sorted(self.arch_settings)} (or stage_blocks=... for a custom '
-                           'model)')
+            raise ValueError(f'unknown SASAResNet depth {depth!r}: choose one of '
+                             f'{sorted(self.arch_settings)} (with stage_blocks=... for a '
+                             'custom model)')
         if stem_type not in ('conv', 'attention'):
             raise ValueError(f"stem_type must be 'conv' or 'attention', got {stem_type!r}")
-        if attn_impl not in ('fast', 'reference', 'unfold'):
-            raise ValueError(f"attn_impl must be 'fast', 'reference' or 'unfold', got "
+        if attn_impl not in LOCAL_ATTENTION_IMPLS:
+            raise ValueError(f'attn_impl must be one of {LOCAL_ATTENTION_IMPLS}, got '
                              f'{attn_impl!r}')
         stage_blocks = tuple(stage_blocks or self.arch_settings[depth])
         num_stages = len(stage_blocks)
@@ -255,21 +259,15 @@ class SASAResNet(BaseBackbone):
             if len(value) != num_stages:
                 raise ValueError(f'{name} needs one entry per stage ({num_stages}), got '
                                  f'{tuple(value)}')
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        for i in out_indices:
-            if not 0 <= i < num_stages:
-                raise ValueError(f'out_indices {tuple(out_indices)} out of range: there are '
-                                 f'{num_stages} stages (0..{num_stages - 1})')
+        self.set_stages(num_stages, out_indices)
         self.attn_cfg = self._check_keys('attn_cfg', attn_cfg, ATTN_CFG_KEYS)
         self.stem_cfg = self._check_keys('stem_cfg', stem_cfg, STEM_CFG_KEYS)
         self.depth = depth
         self.stem_type = stem_type
+        self.in_channels = in_channels
         self.stage_blocks = stage_blocks
         self.stage_with_attn = tuple(bool(a) for a in stage_with_attn)
         self.attn_impl = attn_impl
-        self.out_indices = tuple(out_indices)
-        self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
         self.norm_cfg = norm_cfg
 
@@ -286,7 +284,9 @@ class SASAResNet(BaseBackbone):
                                  **self.stem_cfg)
 
         dpr = drop_path_rates(drop_path_rate, stage_blocks)
+        expansion = SASABottleneck.expansion
         self.res_layers = []
+        self.num_features = []
         inplanes = stem_channels
         for i, num_blocks in enumerate(stage_blocks):
             planes = base_channels * 2**i
@@ -294,23 +294,21 @@ class SASAResNet(BaseBackbone):
             for j in range(num_blocks):
                 stride = strides[i] if j == 0 else 1
                 downsample = None
-                if j == 0 and (stride != 1 or inplanes != planes * SASABottleneck.expansion):
+                if j == 0 and (stride != 1 or inplanes != planes * expansion):
                     downsample = nn.Sequential(
-                        nn.Conv2d(inplanes, planes * SASABottleneck.expansion, 1,
-                                  stride=stride, bias=False),
-                        build_norm_layer(norm_cfg, planes * SASABottleneck.expansion)[1])
+                        nn.Conv2d(inplanes, planes * expansion, 1, stride=stride, bias=False),
+                        build_norm_layer(norm_cfg, planes * expansion)[1])
                 blocks.append(SASABottleneck(
                     inplanes, planes, stride=stride, downsample=downsample,
                     use_attn=self.stage_with_attn[i], attn_cfg=self.attn_cfg,
                     attn_impl=attn_impl, norm_cfg=norm_cfg, drop_path=dpr[i][j],
-                    with_cp=with_cp))
-                inplanes = planes * SASABottleneck.expansion
+                    with_cp=self.with_cp))
+                inplanes = planes * expansion
             layer_name = f'layer{i + 1}'
             self.add_module(layer_name, nn.Sequential(*blocks))
             self.res_layers.append(layer_name)
-        self.feat_dim = inplanes
-        self.out_channels = [base_channels * 2**i * SASABottleneck.expansion
-                             for i in range(num_stages)]
+            self.num_features.append(inplanes)
+        self.feat_dim = inplanes  # mmdet ResNet's name for the last stage's channels
         self._freeze_stages()
 
     @staticmethod
@@ -318,23 +316,19 @@ class SASAResNet(BaseBackbone):
         cfg = dict(cfg or {})
         unknown = sorted(set(cfg) - set(allowed))
         if unknown:
-            raise KeyError(f'unknown {name} key(s) {unknown} for SASAResNet; allowed: '
-                           f'{list(allowed)}')
+            raise ValueError(f'SASAResNet {name}: unknown keys {unknown} (allowed '
+                             f'{list(allowed)})')
         return cfg
 
     @property
     def norm1(self):
         return getattr(self, self.norm1_name)
 
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            if self.stem_type == 'conv':
-                self._freeze_module(self.conv1)
-                self._freeze_module(self.norm1)
-            else:
-                self._freeze_module(self.stem)
-        for i in range(1, self.frozen_stages + 1):
-            self._freeze_module(getattr(self, f'layer{i}'))
+    def _stem_modules(self):
+        return [self.conv1, self.norm1] if self.stem_type == 'conv' else [self.stem]
+
+    def _stage_modules(self, i):
+        return [getattr(self, self.res_layers[i])]
 
     def _init_default_weights(self):
         for m in self.modules():
@@ -352,7 +346,9 @@ class SASAResNet(BaseBackbone):
                     nn.init.constant_(m.norm3.weight, 0)
 
     def forward(self, x):
-        """``(B, 3, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)``, one per ``out_indices``."""
+        """``(B, in_channels, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)``, one per
+        ``out_indices``, in stage order."""
+        self.check_input(x)
         if self.stem_type == 'conv':
             x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
         else:

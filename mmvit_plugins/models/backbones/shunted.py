@@ -1,9 +1,10 @@
 """Shunted Transformer backbone (Ren et al., "Shunted Self-Attention via Multi-Scale Token
 Aggregation", CVPR 2022), re-implemented for OpenMMLab 2.x.
 
-The module and parameter names follow the official classification code (``patch_embed{i}``,
-``block{i}``, ``norm{i}`` with i = 1..4, ``attn.sr1``/``kv1``/``local_conv1`` ...), so an
-official state dict loads after adding a prefix only (see ``mmvit_plugins.converters.shunted``).
+Swin's module names (``patch_embed``, ``stages[i].blocks`` / ``.downsample``, ``norm{i}``);
+``mmvit_plugins.converters.shunted`` maps the official ``patch_embed{i}`` / ``block{i}`` /
+``norm{i}`` (i = 1..4) to them. Inside the blocks the official names are kept (``attn.sr1``,
+``kv1``, ``local_conv1``, ``mlp.dwconv.dwconv`` ...).
 
 Shapes used in the docstrings: ``B`` batch, ``C`` stage width, ``H x W`` the stage's feature
 map, ``N = H * W`` tokens.
@@ -13,71 +14,17 @@ import warnings
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
-from .base import BaseBackbone, drop_path_rates
+from ..layers.query_chunked_attention import CPU_QUERY_CHUNK, query_chunked_attention
+from .base import BaseBackbone, drop_path_layer, drop_path_rates
 
-#: LayerNorm eps of the stem/patch-embed norms and of the norms after the token-aggregation
-#: convs (nn.LayerNorm's default in the official code); block and stage norms use ``norm_eps``.
+#: LayerNorm eps of the stem/downsample norms and of the norms after the token-aggregation
+#: convs (nn.LayerNorm's default in the official code); block and output norms use ``norm_eps``.
 EMBED_NORM_EPS = 1e-5
-
-
-def drop_path(x, drop_prob, training):
-    """Stochastic depth per sample: ``x`` ``(B, ...)`` zeroed for a ``drop_prob`` share of the
-    samples and rescaled by ``1 / (1 - drop_prob)`` for the others."""
-    if drop_prob == 0. or not training:
-        return x
-    keep = 1 - drop_prob
-    mask = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(keep)
-    return x * mask.div_(keep)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth module (identity in eval mode)."""
-
-    def __init__(self, drop_prob=0.):
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x):
-        return drop_path(x, self.drop_prob, self.training)
-
-    def extra_repr(self):
-        return f'drop_prob={self.drop_prob}'
-
-
-#: Query rows per fused-attention call on CPU (see ``_cpu_sdpa_query_chunks``); 512 was the
-#: best compromise over the four Shunted-S stage shapes at 512x512 (256-1024 within 20%).
-CPU_QUERY_CHUNK = 512
-
-
-def _cpu_sdpa_query_chunks(q, k, v, scale, dropout_p):
-    """Fused attention on CPU with the queries folded into chunks of ``CPU_QUERY_CHUNK`` rows.
-
-    With few heads and long query sequences (the one or two heads per group of Shunted stages
-    1-2), torch's fused CPU attention backward was measured 10-30x slower than the plain path
-    (1 head, 16384 x 1024: 12.6 s vs 1.1 s forward+backward on 2 cores), apparently because it
-    parallelises over batch x heads (a 4-head 1024 x 1024 stage-3 layer was also 1.5x slower
-    than the plain path). Every query row attends to the same keys, so the chunks become extra
-    "heads" sharing K/V through a stride-0 ``expand`` (no copy); the result is exact, and the
-    16384 x 1024 case drops to 0.42 s. ``q (B, h, N, d)``, ``k/v (B, h, M, d)`` ->
-    ``(B, h, N, d)``.
-    """
-    B, h, N, d = q.shape
-    M = k.shape[2]
-    chunks = -(-N // CPU_QUERY_CHUNK)
-    pad = chunks * CPU_QUERY_CHUNK - N
-    if pad:  # padded query rows are computed and dropped; they get no gradient
-        q = F.pad(q, (0, 0, 0, pad))
-    q = q.reshape(B * h, chunks, CPU_QUERY_CHUNK, d)
-    k = k.reshape(B * h, 1, M, d).expand(-1, chunks, -1, -1)
-    v = v.reshape(B * h, 1, M, v.shape[-1]).expand(-1, chunks, -1, -1)
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
-    return out.reshape(B, h, chunks * CPU_QUERY_CHUNK, -1)[:, :, :N]
 
 
 def tokens_to_map(x, hw):
@@ -91,8 +38,8 @@ def map_to_tokens(x):
 
 
 class ConvStem(nn.Module):
-    """Stage-1 patch embedding (the official ``Head``): 7x7/2 conv-BN-ReLU, ``num_conv`` x
-    (3x3 conv-BN-ReLU), a non-overlapping 2x2/2 conv with bias, then LayerNorm.
+    """The stem ``patch_embed`` (official ``patch_embed1``, a ``Head``): 7x7/2 conv-BN-ReLU,
+    ``num_conv`` x (3x3 conv-BN-ReLU), a non-overlapping 2x2/2 conv with bias, then LayerNorm.
 
     ``(B, 3, H, W)`` -> tokens ``(B, H' * W', C)`` with ``H' = floor(ceil(H / 2) / 2)``.
     """
@@ -115,7 +62,8 @@ class ConvStem(nn.Module):
 
 
 class OverlapPatchEmbed(nn.Module):
-    """Stages 2-4 patch embedding: 3x3/2 conv (padding 1) then LayerNorm.
+    """``stages[i].downsample`` (official ``patch_embed{i + 2}``): 3x3/2 conv (padding 1) then
+    LayerNorm.
 
     ``(B, C_in, H, W)`` -> tokens ``(B, ceil(H/2) * ceil(W/2), C_out)``.
     """
@@ -171,6 +119,7 @@ class ShuntedAttention(nn.Module):
         self.sr_ratio = sr_ratio
         self.attn_drop_rate = attn_drop
         self.attn_impl = check_attn_impl(attn_impl)
+        self.cpu_query_chunk = CPU_QUERY_CHUNK
 
         # Registration order matches the official state dict.
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
@@ -200,9 +149,11 @@ class ShuntedAttention(nn.Module):
     def _attend(self, q, k, v):
         """``q (B, h, N, d)``, ``k/v (B, h, M, d)`` -> ``(B, N, h * d)``."""
         B, h, N, d = q.shape
-        if self.attn_impl == 'fast' and q.device.type == 'cpu' and N > CPU_QUERY_CHUNK:
-            out = _cpu_sdpa_query_chunks(q, k, v, self.scale,
-                                         self.attn_drop_rate if self.training else 0.)
+        if self.attn_impl == 'fast' and q.device.type == 'cpu' and N > self.cpu_query_chunk:
+            # few heads, many queries: see layers/query_chunked_attention.py
+            out = query_chunked_attention(q, k, v, self.scale,
+                                          self.attn_drop_rate if self.training else 0.,
+                                          chunk=self.cpu_query_chunk)
         else:
             out = multihead_attention(q, k, v, self.scale, impl=self.attn_impl,
                                       dropout_p=self.attn_drop_rate, training=self.training)
@@ -287,7 +238,7 @@ class ShuntedBlock(nn.Module):
         self.attn = ShuntedAttention(dim, num_heads, sr_ratio, qkv_bias=qkv_bias,
                                      qk_scale=qk_scale, attn_drop=attn_drop, proj_drop=drop,
                                      attn_impl=attn_impl)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = DetailSpecificFFN(dim, int(dim * mlp_ratio), drop=drop)
 
@@ -301,12 +252,38 @@ class ShuntedBlock(nn.Module):
         return self._inner_forward(x, hw)
 
 
+class ShuntedStage(nn.Module):
+    """The blocks of one stage and, except in the last stage, the ``downsample`` (an
+    :class:`OverlapPatchEmbed`) that produces the next stage's tokens.
+
+    The backbone's output norm ``norm{i}`` sits between the two (the normalised map feeds the
+    downsample, as in the official code), so :meth:`forward` runs the blocks only and the
+    backbone calls ``downsample`` after the norm.
+    """
+
+    def __init__(self, dim, depth, num_heads, mlp_ratio, sr_ratio, drop_path_rates,
+                 downsample_dims=None, **block_kwargs):
+        super().__init__()
+        self.blocks = nn.ModuleList([
+            ShuntedBlock(dim, num_heads, mlp_ratio, sr_ratio, drop_path=drop_path_rates[j],
+                         **block_kwargs) for j in range(depth)])
+        self.downsample = (OverlapPatchEmbed(dim, downsample_dims)
+                           if downsample_dims is not None else None)
+
+    def forward(self, x, hw):
+        """``x (B, N, C)`` tokens of an ``hw = (H, W)`` map -> ``(B, N, C)``."""
+        for block in self.blocks:
+            x = block(x, hw)
+        return x
+
+
 @MODELS.register_module()
 class ShuntedTransformer(BaseBackbone):
     """Shunted Transformer backbone.
 
-    Stage ``i`` (1-based, as the official key names) runs ``patch_embed{i}`` -> ``block{i}`` ->
-    ``norm{i}``; the normalised map feeds the next stage, and output ``i - 1`` is that map.
+    ``patch_embed`` (the conv stem) -> for each stage ``i``: ``stages[i].blocks`` ->
+    ``norm{i}`` (output ``i``, a ``(B, C_i, H_i, W_i)`` map) -> ``stages[i].downsample``
+    (3x3/2 conv + LayerNorm, absent in the last stage).
 
     Args:
         arch (str | dict): ``'tiny'``/``'t'``, ``'small'``/``'s'``, ``'base'``/``'b'`` or a dict
@@ -318,26 +295,26 @@ class ShuntedTransformer(BaseBackbone):
         drop_rate (float): dropout in the FFN and after the attention projection.
         attn_drop_rate (float): dropout on the attention weights.
         drop_path_rate (float): stochastic depth, linear over all blocks from 0.
-        norm_eps (float): eps of the block and stage LayerNorms (1e-6 in the official
+        norm_eps (float): eps of the block and output LayerNorms (1e-6 in the official
             T/S/B models; the official constructor's default ``nn.LayerNorm`` has 1e-5).
-        out_indices (Sequence[int]): stages (0-based) whose normalised maps are returned.
-        frozen_stages (int): -1 none; 0 the stem (``patch_embed1``); k also stages 0..k-1
-            with their patch embeds and norms.
+        out_indices (int | Sequence[int]): stages whose normalised maps are returned.
+        frozen_stages (int): -1 none; 0 the stem (``patch_embed``); k also ``stages[0..k-1]``
+            (with their downsamples) and ``norm0..norm{k-1}``.
         norm_eval (bool): keep the stem BatchNorms in eval mode during training.
         with_cp (bool): activation checkpointing per block.
         attn_impl (str): ``'fast'`` (fused SDPA) or ``'reference'`` (explicit attention matrix).
         pretrained (str, optional): deprecated, use ``init_cfg``.
-        init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...)``; accepts
-            converted checkpoints and official ones (``{'model': ...}`` or raw).
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained', checkpoint=...)``; takes
+            converted checkpoints (``tools/model_converters/shunted2mmvit.py``) and official
+            ones (``{'model': ...}`` or raw), whose keys are mapped on loading.
 
     Inputs ``(B, in_channels, H, W)`` of any size with ``H, W >= 32``; output ``i`` is
     ``(B, embed_dims[i], H_i, W_i)`` at strides 4, 8, 16, 32 (the stem gives
     ``floor(ceil(H / 2) / 2)``, each later stage ``ceil(H_prev / 2)``). Stages after
     ``max(out_indices)`` are not run (their parameters get no gradient).
     """
-    converter_tool = 'tools/model_converters/shunted2mmvit.py'
-    num_stages = 4
-    _arch_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios', 'num_conv')
+    converter = 'shunted'
+    arch_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios', 'num_conv')
     _common = dict(embed_dims=[64, 128, 256, 512], num_heads=[2, 4, 8, 16],
                    mlp_ratios=[8, 8, 4, 4], sr_ratios=[8, 4, 2, 1])
     arch_zoo = {
@@ -362,85 +339,38 @@ class ShuntedTransformer(BaseBackbone):
                  attn_impl='fast',
                  pretrained=None,
                  init_cfg=None):
-        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval,
+        super().__init__(frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp,
                          pretrained=pretrained, init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
-        s = self.arch_settings
-        self.embed_dims = list(s['embed_dims'])
-        self.depths = list(s['depths'])
-        self.sr_ratios = list(s['sr_ratios'])
-        self.out_indices = self._parse_out_indices(out_indices)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}], '
-                             f'got {frozen_stages}')
-        self.with_cp = with_cp
+        arch = self.parse_arch(arch)
+        for key in self.arch_keys[:-1]:
+            if len(arch[key]) != 4:
+                raise ValueError(f'arch[{key!r}] needs 4 entries (one per stage), '
+                                 f'got {arch[key]}')
+        self.arch_settings = arch
+        self.set_stages(4, out_indices)
+        self.in_channels = in_channels
+        self.embed_dims = arch['embed_dims']
+        self.depths = arch['depths']
+        self.sr_ratios = arch['sr_ratios']
+        self.num_features = list(self.embed_dims)
         self.attn_impl = check_attn_impl(attn_impl)
 
+        self.patch_embed = ConvStem(in_channels, self.embed_dims[0], arch['num_conv'])
         rates = drop_path_rates(drop_path_rate, self.depths)
+        self.stages = nn.ModuleList()
         for i in range(self.num_stages):
-            dim = self.embed_dims[i]
-            if i == 0:
-                patch_embed = ConvStem(in_channels, dim, s['num_conv'])
-            else:
-                patch_embed = OverlapPatchEmbed(self.embed_dims[i - 1], dim)
-            blocks = nn.ModuleList([
-                ShuntedBlock(dim, s['num_heads'][i], s['mlp_ratios'][i], s['sr_ratios'][i],
-                             qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
-                             attn_drop=attn_drop_rate, drop_path=rates[i][j], norm_eps=norm_eps,
-                             attn_impl=attn_impl, with_cp=with_cp)
-                for j in range(self.depths[i])])
-            setattr(self, f'patch_embed{i + 1}', patch_embed)
-            setattr(self, f'block{i + 1}', blocks)
-            setattr(self, f'norm{i + 1}', nn.LayerNorm(dim, eps=norm_eps))
+            last = i == self.num_stages - 1
+            self.stages.append(ShuntedStage(
+                self.embed_dims[i], self.depths[i], arch['num_heads'][i],
+                arch['mlp_ratios'][i], self.sr_ratios[i], rates[i],
+                downsample_dims=None if last else self.embed_dims[i + 1],
+                qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
+                attn_drop=attn_drop_rate, norm_eps=norm_eps, attn_impl=attn_impl,
+                with_cp=with_cp))
+        # every output norm exists, used or not: norm{i} feeds stage i's downsample
+        for i in range(self.num_stages):
+            self.add_module(f'norm{i}', nn.LayerNorm(self.embed_dims[i], eps=norm_eps))
         self._freeze_stages()
-
-    # ----------------------------------------------------------------- config
-    def _parse_arch(self, arch):
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in self.arch_zoo:
-                raise ValueError(f'unknown ShuntedTransformer arch {arch!r}; choose one of '
-                                 f'{sorted(set(self.arch_zoo))} or pass a dict with keys '
-                                 f'{list(self._arch_keys)}')
-            return {k: (list(v) if isinstance(v, (list, tuple)) else v)
-                    for k, v in self.arch_zoo[key].items()}
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = [k for k in self._arch_keys if k not in arch]
-        unknown = [k for k in arch if k not in self._arch_keys]
-        if missing or unknown:
-            raise ValueError(f'custom ShuntedTransformer arch: missing keys {missing}, '
-                             f'unknown keys {unknown} (expected exactly {list(self._arch_keys)})')
-        arch = dict(arch)
-        for k in self._arch_keys[:-1]:
-            if len(arch[k]) != self.num_stages:
-                raise ValueError(f'arch[{k!r}] needs {self.num_stages} entries, got {arch[k]}')
-            arch[k] = list(arch[k])
-        return arch
-
-    def _parse_out_indices(self, out_indices):
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out = []
-        for i in out_indices:
-            j = i + self.num_stages if i < 0 else i
-            if not 0 <= j < self.num_stages:
-                raise ValueError(f'out_indices entries must be in [0, {self.num_stages}) '
-                                 f'(or negative), got {i}')
-            out.append(j)
-        if not out:
-            raise ValueError('out_indices must not be empty')
-        return tuple(sorted(set(out)))
-
-    # ----------------------------------------------------------------- freezing / init
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            self._freeze_module(self.patch_embed1)
-        for i in range(1, self.frozen_stages + 1):
-            if i > 1:
-                self._freeze_module(getattr(self, f'patch_embed{i}'))
-            self._freeze_module(getattr(self, f'block{i}'))
-            self._freeze_module(getattr(self, f'norm{i}'))
 
     def _init_default_weights(self):
         """The official from-scratch init: trunc-normal(0.02) linears, unit LayerNorms,
@@ -459,10 +389,9 @@ class ShuntedTransformer(BaseBackbone):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    # ----------------------------------------------------------------- forward
     def _check_input_size(self, hw):
         h, w = (-(-hw[0] // 2)) // 2, (-(-hw[1] // 2)) // 2   # stem: ceil(/2), floor(/2)
-        for i in range(self.num_stages):
+        for i in range(max(self.out_indices) + 1):
             if i:
                 h, w = -(-h // 2), -(-w // 2)
             r = self.sr_ratios[i]
@@ -471,41 +400,43 @@ class ShuntedTransformer(BaseBackbone):
                     f'input {hw[0]}x{hw[1]} is too small for ShuntedTransformer: stage {i} has a '
                     f'{h}x{w} feature map, smaller than its token aggregation ratio {r}; '
                     f'use inputs of at least 32x32 pixels (resize or pad the image)')
-            if i >= max(self.out_indices):
-                break
 
     def forward(self, x):
         """``(B, in_channels, H, W)`` -> tuple of ``(B, embed_dims[i], H_i, W_i)`` for ``i`` in
         ``out_indices``."""
+        self.check_input(x)
         self._check_input_size(x.shape[2:])
+        tokens, hw = self.patch_embed(x)
+        last = max(self.out_indices)
         outs = []
-        for i in range(max(self.out_indices) + 1):
-            tokens, hw = getattr(self, f'patch_embed{i + 1}')(x)
-            for block in getattr(self, f'block{i + 1}'):
-                tokens = block(tokens, hw)
-            tokens = getattr(self, f'norm{i + 1}')(tokens)
+        for i in range(last + 1):
+            stage = self.stages[i]
+            tokens = getattr(self, f'norm{i}')(stage(tokens, hw))
             x = tokens_to_map(tokens, hw).contiguous()
             if i in self.out_indices:
                 outs.append(x)
+            if i < last:
+                tokens, hw = stage.downsample(x)
         return tuple(outs)
 
     def get_layer_depth(self, param_name, prefix=''):
         """Layer id for layer-wise lr decay (mmpretrain's ``LearningRateDecayOptimWrapper``):
-        0 for the stem, blocks numbered consecutively, the last id for the stage-4 norm."""
+        0 for the stem, blocks numbered consecutively; ``stages[i].downsample`` goes with the
+        first block of stage ``i + 1``, ``norm{i}`` with the last block of stage ``i``."""
         num_layers = sum(self.depths) + 2
         if not param_name.startswith(prefix):
             return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith('patch_embed1'):
+        name = param_name[len(prefix):].split('.')
+        if name[0] == 'patch_embed':
             return 0, num_layers
-        for i in range(self.num_stages):
+        if name[0] == 'stages':
+            i = int(name[1])
             before = sum(self.depths[:i])
-            if name.startswith(f'block{i + 1}.'):
-                return before + int(name.split('.')[1]) + 1, num_layers
-            if name.startswith(f'patch_embed{i + 1}') or name.startswith(f'norm{i + 1}'):
-                # a stage's patch embed goes with its first block, its norm with its last
-                if name.startswith('norm'):
-                    return before + self.depths[i], num_layers
-                return before + 1, num_layers
+            if name[2] == 'blocks':
+                return before + int(name[3]) + 1, num_layers
+            if name[2] == 'downsample':
+                return before + self.depths[i] + 1, num_layers
+        if name[0].startswith('norm') and name[0][4:].isdigit():
+            return sum(self.depths[:int(name[0][4:]) + 1]), num_layers
         warnings.warn(f'get_layer_depth: unknown parameter {param_name}')
         return num_layers - 1, num_layers

@@ -201,8 +201,9 @@ def _na_tiled(q, k, v, rpb, kernel_size, tile=None):
 class NeighborhoodAttention2d(nn.Module):
     """Multi-head 2-D neighbourhood attention on NCHW maps (DAT++ ``N`` block).
 
-    Parameter names follow the official module (``qkv``, ``rpb``, ``proj``) so that
-    official checkpoints load unchanged.
+    ``qkv``, ``rpb`` and ``proj`` keep the official (NATTEN) names. The table is not named
+    like Swin's ``relative_position_bias_table`` on purpose: the official recipe weight-decays
+    it (only the deformable tables are exempt), and Swin's ``paramwise_cfg`` keeps doing so.
 
     Args:
         embed_dims (int): channels ``C``.
@@ -231,7 +232,8 @@ class NeighborhoodAttention2d(nn.Module):
         self.kernel_size = kernel_size
         self.attn_impl = check_attn_impl(attn_impl)
         self.qkv = nn.Linear(embed_dims, embed_dims * 3)
-        self.rpb = nn.Parameter(torch.zeros(num_heads, 2 * kernel_size - 1, 2 * kernel_size - 1))
+        self.rpb = nn.Parameter(
+            torch.zeros(num_heads, 2 * kernel_size - 1, 2 * kernel_size - 1))
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
@@ -252,7 +254,8 @@ class NeighborhoodAttention2d(nn.Module):
         if self.attn_drop.p > 0 and self.training:
             out = self._forward_with_dropout(q, k, v)
         else:
-            out = neighborhood_attention_2d(q, k, v, self.rpb, K, impl=self.attn_impl)
+            out = neighborhood_attention_2d(q, k, v, self.rpb, K,
+                                            impl=self.attn_impl)
         out = out.permute(0, 2, 3, 1, 4).reshape(B, H, W, C)[:, :H0, :W0]
         return self.proj_drop(self.proj(out)).permute(0, 3, 1, 2)
 
@@ -266,7 +269,8 @@ class NeighborhoodAttention2d(nn.Module):
         iy, ix = key_y[:, None, :, None], key_x[None, :, None, :]
         k_nb = k[:, :, iy, ix].reshape(B, h, H, W, KK, d)
         v_nb = v[:, :, iy, ix].reshape(B, h, H, W, KK, d)
-        bias = self.rpb[:, bias_y[:, None, :, None], bias_x[None, :, None, :]]
+        bias = self.rpb[:, bias_y[:, None, :, None],
+                                                bias_x[None, :, None, :]]
         attn = (q.unsqueeze(-2) @ k_nb.transpose(-2, -1)).squeeze(-2) + bias.reshape(h, H, W, KK)
         attn = self.attn_drop(attn.softmax(dim=-1))
         return (attn.unsqueeze(-2) @ v_nb).squeeze(-2)
