@@ -43,5 +43,10 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[8, 11],
          gamma=0.1)
 ]
+# the 3x schedule of the *_3x recipes: 36 epochs, steps at 27 and 33, the same warm-up
+_param_scheduler_3x = [
+    param_scheduler[0],
+    dict(param_scheduler[1], end=36, milestones=[27, 33])
+]
 # "4n": 4 nodes of A100s with 2 images per GPU; the GPU count per node is not published
 auto_scale_lr = dict(enable=False, base_batch_size=64)
