@@ -8,17 +8,18 @@ Two implementations, selected with ``attn_impl``:
 
 * ``'reference'``: the official op order (einsum, scale, + grid-sampled bias, softmax,
   einsum), the tests' oracle;
-* ``'fast'``: fused ``scaled_dot_product_attention`` with the sampled bias as additive mask;
-  the bias (``B x heads x HW x Hk*Wk``, the largest tensor of the block) is recomputed in
-  the backward pass instead of being stored.
+* ``'fast'``: the bias interpolated separably (row and column two-tap interpolations, the
+  rows as a GEMM into the logits) inside a chunked key-major attention whose backward
+  recomputes logits and bias, so no ``B x heads x HW x Hk*Wk`` tensor is built whole or kept
+  (:mod:`.separable_bias_attention`).
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
-from torch.utils.checkpoint import checkpoint
 
 from .attention import check_attn_impl
+from .separable_bias_attention import separable_bias_attention
 
 __all__ = ['LayerNorm2d', 'normalised_grid', 'grid_2d', 'sample_rpe_bias',
            'DeformableAttention2d']
@@ -107,7 +108,8 @@ class DeformableAttention2d(nn.Module):
             ``>= 0``: ``tanh`` bounded offsets scaled by it, no clamp.
         use_pe (bool): add the relative position bias.
         attn_drop (float), proj_drop (float): dropout rates.
-        attn_impl (str): ``'fast'`` (SDPA, bias recomputed in backward) or ``'reference'``.
+        attn_impl (str): ``'fast'`` (separable bias, chunked attention recomputed in
+            backward) or ``'reference'``.
 
     Shapes:
         ``(B, C, H, W) -> (B, C, H, W)``, ``H, W >= 2``.
@@ -217,24 +219,20 @@ class DeformableAttention2d(nn.Module):
         return out.reshape(B, C, H, W)
 
     def _attend_fast(self, q, k, v, pos, H, W):
-        """SDPA with the bias as additive mask; the bias is recomputed in backward."""
+        """Separable bias interpolation fused with a chunked attention (see
+        :mod:`.separable_bias_attention`); SDPA without the bias."""
         B, C = q.shape[:2]
         hd, nh = self.head_dims, self.num_heads
+        if self.use_pe and not (self.training and self.attn_drop.p > 0):
+            return separable_bias_attention(q, k, v, self.relative_position_bias_table, pos,
+                                            self.scale, self.num_groups)
+        if self.use_pe:  # attention dropout: the plain formula
+            return self._attend_reference(q, k, v, pos, H, W)
         q = q.reshape(B, nh, hd, H * W).transpose(-2, -1)
         k = k.reshape(B, nh, hd, -1).transpose(-2, -1)
         v = v.reshape(B, nh, hd, -1).transpose(-2, -1)
-        bias = None
-        if self.use_pe:
-            rpe = self.relative_position_bias_table
-            args = (rpe, pos, (H, W), self.num_groups)
-            if torch.is_grad_enabled() and (rpe.requires_grad or pos.requires_grad):
-                bias = checkpoint(sample_rpe_bias, *args, use_reentrant=False)
-            else:
-                bias = sample_rpe_bias(*args)
-            bias = bias.to(q.dtype)
         p = self.attn_drop.p if self.training else 0.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p,
-                                             scale=self.scale)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale)
         return out.transpose(-2, -1).reshape(B, C, H, W)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
