@@ -24,6 +24,7 @@ EXPECTED = {
             [f'fpn_dat_{a}_512x512_80k_ade20k' for a in SIZES]),
     'sasa': ([f'sasa_r{depth}{stem}_in1k' for depth in (26, 38, 50) for stem in ('', '_full')] +
              [f'retinanet_sasa_r50{stem}_fpn_150e-640_coco' for stem in ('', '_full')] +
+             [f'retinanet_sasa_r50{s}_sasa-fpn_sasa-head_150e-640_coco' for s in ('', '_full')] +
              ['retinanet_r50_fpn_150e-640_coco', 'retinanet_sasa_r50_fpn_1x_coco',
               'retinanet_sasa_r50_fpn_3x_coco']),
 }
