@@ -102,6 +102,39 @@ def test_drop_path_schedule_is_linear_over_all_blocks():
 def test_official_checkpoint_is_converted_on_loading(tmp_path):
     src = TinyBackbone()
     path = _save(tmp_path, {'model': {'official.w': src.stem.weight.detach().clone()}})
-    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=path))
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=path, partial=True))
     m.init_weights()
     assert torch.equal(m.stem.weight, src.stem.weight)
+
+
+def test_corrupt_or_foreign_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes(b'\x00random bytes, not a pickle')
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=str(bad)))
+    with pytest.raises(ValueError, match='bad.pth is not a readable PyTorch checkpoint'):
+        m.init_weights()
+    notes = _save(tmp_path, {'epoch': 3}, 'meta.pth')
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=notes))
+    with pytest.raises(ValueError, match='meta.pth holds no state dict'):
+        m.init_weights()
+
+
+def test_partial_checkpoint_is_an_error_unless_asked_for(tmp_path):
+    src = TinyBackbone()
+    part = {k: v for k, v in src.state_dict().items() if not k.startswith('stage.')}
+    path = _save(tmp_path, part)
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError, match=r"(?s)leaves 2 of the .*\['stage.bias', 'stage.weight'\]"
+                                         r'.*partial=True'):
+        m.init_weights()
+    m = TinyBackbone(init_cfg=dict(type='Pretrained', checkpoint=path, partial=True))
+    m.init_weights()
+    assert torch.equal(m.stem.weight, src.stem.weight)
+    # output norms are optional: an ImageNet checkpoint has none for the dense outputs
+    class WithNorm(TinyBackbone):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.norm0 = nn.LayerNorm(4)
+    m = WithNorm(init_cfg=dict(type='Pretrained', checkpoint=_save(tmp_path, src.state_dict())))
+    m.init_weights()
+    assert torch.equal(m.stage.weight, src.stage.weight)

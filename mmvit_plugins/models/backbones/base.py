@@ -19,6 +19,7 @@ are :meth:`_stem_modules` and :meth:`_stage_modules`; the defaults use Swin's na
 """
 import copy
 import importlib
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -45,13 +46,17 @@ class BaseBackbone(BaseModule):
         pretrained (str, optional): deprecated alias of
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
         init_cfg (dict | list[dict], optional): initialisation config; ``Pretrained`` takes
-            ``checkpoint``, optional ``prefix`` (e.g. ``'backbone.'``) and ``map_location``.
+            ``checkpoint``, optional ``prefix`` (e.g. ``'backbone.'``), ``map_location`` and
+            ``partial=True`` to accept a checkpoint that covers only part of the backbone.
     """
     #: name -> dict of architecture settings
     arch_zoo = {}
     #: keys a custom arch dict must have, and keys it may have
     arch_keys = ()
     arch_optional_keys = ()
+    #: tensors a pretrained checkpoint may lack (regexes on names): the dense-task output
+    #: norms, which ImageNet checkpoints do not have, and BatchNorm's batch counter
+    pretrained_optional_keys = (r'norm\d\.', r'.*num_batches_tracked$')
     #: the family's module in ``mmvit_plugins.converters`` (``is_official`` and ``convert``),
     #: used to load official checkpoints directly and named in error messages
     converter = None
@@ -195,7 +200,8 @@ class BaseBackbone(BaseModule):
         cfg = self.init_cfg
         self._init_default_weights()  # what the checkpoint does not cover stays well initialised
         self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'),
-                             map_location=cfg.get('map_location', 'cpu'))
+                             map_location=cfg.get('map_location', 'cpu'),
+                             partial=cfg.get('partial', False))
         self._is_init = True
 
     @property
@@ -216,20 +222,31 @@ class BaseBackbone(BaseModule):
                     f'its keys (what {self.converter_tool} does)')
         return backbone_only(conv.convert(state_dict))
 
-    def load_pretrained(self, checkpoint, prefix=None, map_location='cpu'):
+    def load_pretrained(self, checkpoint, prefix=None, map_location='cpu', partial=False):
         """Load a checkpoint into the backbone, logging missing and unexpected keys.
 
         Accepts ``{'state_dict': ...}`` / ``{'model': ...}`` / raw dicts, ``module.`` prefixes,
         and full detector/segmentor/classifier checkpoints through ``prefix='backbone.'``.
         Raises ``ValueError`` when the checkpoint shares no key with this backbone (another
         family, or an unconverted official checkpoint) and ``RuntimeError`` naming the tensors
-        whose shapes differ (another size).
+        whose shapes differ (another size). A checkpoint that leaves parameters other than
+        ``pretrained_optional_keys`` uninitialised is a ``ValueError`` naming them, unless
+        ``partial=True``; a file that is not a checkpoint is a ``ValueError`` naming the file.
         """
         logger = MMLogger.get_current_instance()
         name = type(self).__name__
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location,
-                                                logger=logger)
-        state_dict = unwrap_state_dict(ckpt)
+        try:
+            ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location,
+                                                    logger=logger)
+        except (FileNotFoundError, IsADirectoryError):
+            raise
+        except Exception as e:  # torch raises several types for truncated or foreign files
+            raise ValueError(f'{checkpoint} is not a readable PyTorch checkpoint (corrupt, '
+                             f'truncated or another format): {type(e).__name__}: {e}') from None
+        try:
+            state_dict = unwrap_state_dict(ckpt)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{checkpoint} holds no state dict: {e}') from None
         if prefix:
             if not prefix.endswith('.'):
                 prefix += '.'
@@ -256,6 +273,15 @@ class BaseBackbone(BaseModule):
             raise RuntimeError(
                 f'{checkpoint} does not fit this {name} configuration (another size or arch?): '
                 f'{e}') from None
+        missing = [k for k in result.missing_keys
+                   if not any(re.match(p, k) for p in self.pretrained_optional_keys)]
+        if missing and not partial:
+            groups = sorted({'.'.join(k.split('.')[:3]) for k in missing})
+            raise ValueError(
+                f'{checkpoint} leaves {len(missing)} of the {len(own)} tensors of this {name} '
+                f'uninitialised ({groups[:8]}{" ..." if len(groups) > 8 else ""}): is it a '
+                f'checkpoint of another size or arch of the family, or of another model? Pass '
+                f"init_cfg=dict(type='Pretrained', ..., partial=True) to load it anyway.")
         if result.missing_keys:
             logger.warning(f'{name}: missing keys in {checkpoint}: {result.missing_keys}')
         if result.unexpected_keys:

@@ -477,6 +477,9 @@ class FocalTransformer(BaseBackbone):
     out index, C_i = embed_dims * 2^i (exactly H / 2^(i+2) for multiples of 32).
     """
     converter = 'focal'
+    # a larger pretrain_img_size adds stage-3 neighbour tables no released checkpoint has
+    pretrained_optional_keys = BaseBackbone.pretrained_optional_keys + (
+        r'.*relative_position_bias_table_to_neighbors', )
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(embed_dims=96, depths=[2, 2, 6, 2],
                                             num_heads=[3, 6, 12, 24])),
