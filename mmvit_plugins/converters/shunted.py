@@ -144,9 +144,9 @@ def convert_key(key):
     return 'backbone.' + backbone_key(key)
 
 
-def is_official(state_dict, prefix=''):
-    """Whether ``state_dict`` (keys under ``prefix``) is in the official key layout."""
-    return prefix + 'block1.0.attn.q.weight' in state_dict
+def is_official(state_dict):
+    """Whether ``state_dict`` is in the official key layout (``block1.*``)."""
+    return 'block1.0.attn.q.weight' in state_dict
 
 
 def convert(official_state_dict):

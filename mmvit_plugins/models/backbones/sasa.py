@@ -24,6 +24,23 @@ ATTN_CFG_KEYS = ('kernel_size', 'num_heads', 'pos_enc', 'logits', 'rel_split', '
 STEM_CFG_KEYS = ('num_heads', 'block', 'num_mixtures', 'embed_dims', 'qk_scale', 'relu')
 
 
+def check_cfg_keys(owner, name, cfg, allowed):
+    """``cfg`` as a dict, or a ``ValueError`` naming its unknown keys."""
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ValueError(f'{owner} {name}: unknown keys {unknown} (allowed {list(allowed)})')
+    return cfg
+
+
+def check_attn_args(owner, attn_cfg, attn_impl):
+    """The checked ``attn_cfg`` of a module built from SASA layers (backbone, neck, head)."""
+    if attn_impl not in LOCAL_ATTENTION_IMPLS:
+        raise ValueError(f'{owner} attn_impl must be one of {LOCAL_ATTENTION_IMPLS}, got '
+                         f'{attn_impl!r}')
+    return check_cfg_keys(owner, 'attn_cfg', attn_cfg, ATTN_CFG_KEYS)
+
+
 class SASAStem(nn.Module):
     """Attention stem with spatially-aware values (paper Sec. 3.2 and App. A.1).
 
@@ -250,9 +267,7 @@ class SASAResNet(BaseBackbone):
                              'custom model)')
         if stem_type not in ('conv', 'attention'):
             raise ValueError(f"stem_type must be 'conv' or 'attention', got {stem_type!r}")
-        if attn_impl not in LOCAL_ATTENTION_IMPLS:
-            raise ValueError(f'attn_impl must be one of {LOCAL_ATTENTION_IMPLS}, got '
-                             f'{attn_impl!r}')
+        self.attn_cfg = check_attn_args('SASAResNet', attn_cfg, attn_impl)
         stage_blocks = tuple(stage_blocks or self.arch_settings[depth])
         num_stages = len(stage_blocks)
         for name, value in (('strides', strides), ('stage_with_attn', stage_with_attn)):
@@ -260,8 +275,7 @@ class SASAResNet(BaseBackbone):
                 raise ValueError(f'{name} needs one entry per stage ({num_stages}), got '
                                  f'{tuple(value)}')
         self.set_stages(num_stages, out_indices)
-        self.attn_cfg = self._check_keys('attn_cfg', attn_cfg, ATTN_CFG_KEYS)
-        self.stem_cfg = self._check_keys('stem_cfg', stem_cfg, STEM_CFG_KEYS)
+        self.stem_cfg = check_cfg_keys('SASAResNet', 'stem_cfg', stem_cfg, STEM_CFG_KEYS)
         self.depth = depth
         self.stem_type = stem_type
         self.in_channels = in_channels
@@ -311,14 +325,6 @@ class SASAResNet(BaseBackbone):
         self.feat_dim = inplanes  # mmdet ResNet's name for the last stage's channels
         self._freeze_stages()
 
-    @staticmethod
-    def _check_keys(name, cfg, allowed):
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(allowed))
-        if unknown:
-            raise ValueError(f'SASAResNet {name}: unknown keys {unknown} (allowed '
-                             f'{list(allowed)})')
-        return cfg
 
     @property
     def norm1(self):

@@ -9,7 +9,8 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmdet.models.dense_heads import RetinaHead
 
-from ..necks.sasa_fpn import SASAConvModule, check_attn_args
+from ..backbones.sasa import check_attn_args
+from ..necks.sasa_fpn import SASAConvModule
 
 
 class SASARetinaHead(RetinaHead):

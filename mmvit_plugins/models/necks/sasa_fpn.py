@@ -9,21 +9,8 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmdet.models.necks import FPN
 
-from ..backbones.sasa import ATTN_CFG_KEYS
-from ..layers.local_attention import LOCAL_ATTENTION_IMPLS, LocalSelfAttention2d
-
-
-def check_attn_args(owner, attn_cfg, attn_impl):
-    """Validate the ``attn_cfg`` / ``attn_impl`` pair shared by the SASA neck and head."""
-    attn_cfg = dict(attn_cfg or {})
-    unknown = sorted(set(attn_cfg) - set(ATTN_CFG_KEYS))
-    if unknown:
-        raise ValueError(f'{owner} attn_cfg: unknown keys {unknown} (allowed '
-                         f'{list(ATTN_CFG_KEYS)}; the implementation is attn_impl)')
-    if attn_impl not in LOCAL_ATTENTION_IMPLS:
-        raise ValueError(f'{owner} attn_impl must be one of {LOCAL_ATTENTION_IMPLS}, got '
-                         f'{attn_impl!r}')
-    return attn_cfg
+from ..backbones.sasa import check_attn_args
+from ..layers.local_attention import LocalSelfAttention2d
 
 
 class SASAConvModule(nn.Module):

@@ -18,3 +18,10 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))
+# The full-attention backbone (attention stem) of the *_full_* detection configs, as overrides:
+#   model = dict(backbone=_base_.full_attention_backbone)
+full_attention_backbone = dict(
+    stem_type='attention',
+    stem_cfg=dict(num_heads=4, block=4, num_mixtures=8),
+    init_cfg=dict(type='Pretrained', prefix='backbone.',
+                  checkpoint='work_dirs/sasa_r50_full_in1k/epoch_130.pth'))  # sasa_r50_full_in1k.py
