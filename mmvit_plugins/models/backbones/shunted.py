@@ -19,7 +19,8 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
 from ..layers.attention import check_attn_impl, multihead_attention
-from ..layers.query_chunked_attention import CPU_QUERY_CHUNK, query_chunked_attention
+from ..layers.query_chunked_attention import (CPU_QUERY_CHUNK, cpu_query_chunk,
+                                              query_chunked_attention)
 from .base import BaseBackbone, drop_path_layer, drop_path_rates
 
 #: LayerNorm eps of the stem/downsample norms and of the norms after the token-aggregation
@@ -28,13 +29,14 @@ EMBED_NORM_EPS = 1e-5
 
 
 def tokens_to_map(x, hw):
-    """``(B, N, C)`` tokens -> ``(B, C, H, W)`` map."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], hw[0], hw[1])
+    """``(B, N, C)`` tokens -> ``(B, C, H, W)`` map, a channels-last view (no copy): the convs
+    on tokens then run in oneDNN's NHWC layout and :func:`map_to_tokens` is a view again."""
+    return x.unflatten(1, (hw[0], hw[1])).permute(0, 3, 1, 2)
 
 
 def map_to_tokens(x):
-    """``(B, C, H, W)`` map -> ``(B, H * W, C)`` tokens."""
-    return x.flatten(2).transpose(1, 2)
+    """``(B, C, H, W)`` map -> ``(B, H * W, C)`` tokens (a view of a channels-last map)."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
 
 
 class ConvStem(nn.Module):
@@ -153,7 +155,7 @@ class ShuntedAttention(nn.Module):
             # few heads, many queries: see layers/query_chunked_attention.py
             out = query_chunked_attention(q, k, v, self.scale,
                                           self.attn_drop_rate if self.training else 0.,
-                                          chunk=self.cpu_query_chunk)
+                                          chunk=cpu_query_chunk(N, self.cpu_query_chunk))
         else:
             out = multihead_attention(q, k, v, self.scale, impl=self.attn_impl,
                                       dropout_p=self.attn_drop_rate, training=self.training)
@@ -412,9 +414,9 @@ class ShuntedTransformer(BaseBackbone):
         for i in range(last + 1):
             stage = self.stages[i]
             tokens = getattr(self, f'norm{i}')(stage(tokens, hw))
-            x = tokens_to_map(tokens, hw).contiguous()
+            x = tokens_to_map(tokens, hw)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
             if i < last:
                 tokens, hw = stage.downsample(x)
         return tuple(outs)

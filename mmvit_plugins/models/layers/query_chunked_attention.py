@@ -11,6 +11,15 @@ import torch.nn.functional as F
 #: Query rows per chunk: the best compromise over Shunted-S's four stage shapes at 512x512
 #: (chunks of 256-1024 are within 20 %).
 CPU_QUERY_CHUNK = 512
+#: Chunk for sequences of at least ``LONG_SEQUENCE`` queries (detection-size stages 1-2): the
+#: backward runs 15-20 % faster with 2048 rows, the forward is unchanged.
+CPU_QUERY_CHUNK_LONG = 2048
+LONG_SEQUENCE = 16384
+
+
+def cpu_query_chunk(num_queries, default=CPU_QUERY_CHUNK):
+    """Query rows per chunk for a sequence of ``num_queries``."""
+    return CPU_QUERY_CHUNK_LONG if num_queries >= LONG_SEQUENCE else default
 
 
 def query_chunked_attention(q, k, v, scale, dropout_p=0., chunk=CPU_QUERY_CHUNK):
