@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -37,3 +39,25 @@ def test_unknown_impl_is_rejected():
         check_attn_impl('flash')
     with pytest.raises(ValueError, match='unknown attention impl'):
         multihead_attention(*[torch.randn(1, 2, 4)] * 3, scale=1.0, impl='flash')
+
+
+def test_softmax_inplace_matches_softmax_values_and_grads():
+    """The in-place softmax equals torch.softmax (values and input gradients), overwrites its
+    input, and keeps rows finite when entries lie far below the row maximum (the floor)."""
+    from mmvit_plugins.models.layers.attention import EXP_FLOOR, softmax_
+    torch.manual_seed(0)
+    x = torch.randn(4, 7, 33, dtype=torch.float64) * 5
+    x[..., :5] = -1e30  # far below the maximum: weights are negligible, not NaN
+    x.requires_grad_()
+    w = torch.randn(4, 7, 33, dtype=torch.float64)
+    logits = x * 1.0
+    out = softmax_(logits)
+    assert out.data_ptr() == logits.data_ptr()
+    (out * w).sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    ref = x.softmax(-1)
+    (ref * w).sum().backward()
+    torch.testing.assert_close(out, ref, atol=33 * math.exp(-EXP_FLOOR), rtol=1e-12)
+    torch.testing.assert_close(grad, x.grad)
+    assert torch.isfinite(out).all() and out.sum(-1).sub(1).abs().max() < 1e-12

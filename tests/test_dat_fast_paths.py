@@ -45,12 +45,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize('chunk', ['default', 'one row'])
+@pytest.mark.parametrize('chunk', ['default', 'one row', 'uneven'])
 @pytest.mark.parametrize('case', CASES)
 def test_separable_bias_attention_matches_formula(case, chunk, monkeypatch):
     if chunk == 'one row':  # every query row its own chunk (own window of U rows)
         monkeypatch.setattr(sba, 'CHUNK_LOGITS', 1)
         monkeypatch.setattr(sba, 'MIN_CHUNK_QUERIES', 1)
+    if chunk == 'uneven':  # chunks of 3 rows, a shorter last one (reuses the chunk buffer)
+        monkeypatch.setattr(sba, 'CHUNK_LOGITS', 1)
+        monkeypatch.setattr(sba, 'MIN_CHUNK_QUERIES', 3 * case[3][1])
     B, heads, groups, hw, khw, table_hw, spread = case
     args = inputs(B, heads, groups, hw, khw, table_hw, spread)
     scale = 0.5

@@ -2,6 +2,7 @@
 import argparse
 import os
 import os.path as osp
+import re
 from collections import OrderedDict
 
 import torch
@@ -33,20 +34,88 @@ def unwrap_state_dict(obj, strip_prefixes=('module.',)):
     return tensors
 
 
-def load_checkpoint_file(path):
-    """Load a checkpoint file from disk and return its flat state dict.
+def read_state_dict(checkpoint, map_location='cpu', logger=None):
+    """The flat state dict of a checkpoint file (or any URL MMEngine's ``CheckpointLoader``
+    reads), for the ``Pretrained`` loader, the converters and ``tools/test.py``.
 
-    Official checkpoints may pickle training arguments next to the weights, so this uses
-    ``weights_only=False``: convert only files you trust.
+    A missing file is a ``FileNotFoundError``; a file torch cannot read (corrupt, truncated,
+    another format) or one without tensors is a ``ValueError`` naming the file and what it is
+    not. Official checkpoints may pickle training arguments next to the weights, so the file
+    is unpickled in full (mmvit_plugins lifts torch's ``weights_only`` default for MMEngine):
+    load only files you trust.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if '://' not in str(checkpoint) and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # truncated download, not a torch file, ...
-        raise ValueError(f'{path} is not a readable PyTorch checkpoint '
-                         f'({type(e).__name__}: {e}); download it again') from None
-    return unwrap_state_dict(obj)
+        obj = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location,
+                                               logger=logger)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise ValueError(f'{checkpoint} is not a readable PyTorch checkpoint (corrupt, '
+                         f'truncated or another format; download it again): '
+                         f'{type(e).__name__}: {e}') from None
+    try:
+        return unwrap_state_dict(obj)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'{checkpoint} holds no state dict: {e}') from None
+
+
+def load_checkpoint_file(path):
+    """The flat state dict of a checkpoint file on disk (:func:`read_state_dict`)."""
+    return read_state_dict(path)
+
+
+def key_groups(keys, depth=3):
+    """The distinct ``depth``-part prefixes of ``keys`` (``stages.2.blocks``), sorted, for
+    messages about many missing or unexpected tensors."""
+    groups = sorted({'.'.join(k.split('.')[:depth]) for k in keys})
+    return f'{groups[:8]}{" ..." if len(groups) > 8 else ""}'
+
+
+# Key fragments only one family's checkpoints have, in the official and in our layout.
+_FAMILY_MARKERS = (
+    ('Focal Transformer', 'focal', ('relative_position_bias_table_to_neighbors',
+                                    'relative_position_bias_table_to_windows', '.pool_layers.')),
+    ('Shunted Transformer', 'shunted', ('.attn.sr1.', '.attn.kv1.')),
+    ('DAT++', 'dat', ('.conv_offset.', )),
+    ('SASA', None, ('.rel_row', )),
+    ('Swin Transformer', None, ('.attn.w_msa.', 'downsample.reduction')),
+)
+# mmvit_plugins' layout (Swin's names), which no official layout of the families uses
+_OUR_LAYOUT = re.compile(r'(^|\.)stages\.\d+\.blocks\.\d+\.')
+
+
+def describe_checkpoint(state_dict):
+    """``(family, converted)``: the family whose characteristic keys ``state_dict`` has (None
+    if none) and whether it is in mmvit_plugins' layout (``stages.i.blocks.j``)."""
+    family = next((name for name, _, marks in _FAMILY_MARKERS
+                   if any(m in k for k in state_dict for m in marks)), None)
+    # SASA has no official checkpoints: its layout is ours (mmdet's ResNet names)
+    return family, family == 'SASA' or any(_OUR_LAYOUT.search(k) for k in state_dict)
+
+
+def converter_tool(family):
+    """``tools/model_converters/<family>2mmvit.py`` for a family name, or None."""
+    module = next((mod for name, mod, _ in _FAMILY_MARKERS if name == family), None)
+    return f'tools/model_converters/{module}2mmvit.py' if module else None
+
+
+def check_convertible(state_dict, family):
+    """Raise ``ValueError`` for a checkpoint ``family``'s converter must not convert: one
+    already in the mmvit_plugins layout, or one of another family (naming its converter)."""
+    found, converted = describe_checkpoint(state_dict)
+    if converted and found in (family, None):
+        raise ValueError(
+            f'this checkpoint is already in the mmvit_plugins layout (stages.i.blocks.j keys): '
+            f'load it directly (load_from, or the backbone\'s init_cfg=dict(type=\'Pretrained\', '
+            f'checkpoint=...)), without converting')
+    if found not in (None, family):
+        tool = converter_tool(found)
+        hint = ('; it is already in the mmvit_plugins layout' if converted else
+                f'; convert it with {tool}' if tool else '')
+        raise ValueError(f'this is a {found} checkpoint, not a {family} one{hint}')
 
 
 def strip_prefix(state_dict, prefix):

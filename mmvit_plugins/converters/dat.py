@@ -22,7 +22,7 @@ import copy
 import re
 from collections import OrderedDict
 
-from .common import require_keys, strip_prefix, unwrap_state_dict
+from .common import check_convertible, require_keys, strip_prefix, unwrap_state_dict
 
 FAMILY = 'DAT++'
 
@@ -204,6 +204,7 @@ def convert(official_state_dict):
     is stripped and its neck/heads dropped), wrapped or not in ``{'model'|'state_dict': ...}``.
     """
     sd = unwrap_state_dict(official_state_dict)
+    check_convertible(sd, FAMILY)
     sd = strip_prefix(sd, 'backbone.')
     check_official_state_dict(sd)
     out = OrderedDict()

@@ -8,7 +8,7 @@ the backbone).
 """
 from collections import OrderedDict
 
-from .common import require_keys
+from .common import check_convertible, require_keys
 
 FAMILY = 'Focal Transformer'
 
@@ -127,6 +127,7 @@ def infer_official_kwargs(state_dict):
 
 def convert(official_state_dict):
     """Official state dict -> state dict of the ``classifier_cfg`` model (strict load)."""
+    check_convertible(official_state_dict, FAMILY)
     check_official(official_state_dict)
     num_stages = len(infer_official_kwargs(official_state_dict)['depths'])
     out = OrderedDict()

@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import torch
 
-from .common import require_keys, unwrap_state_dict
+from .common import check_convertible, require_keys, unwrap_state_dict
 
 FAMILY = 'Shunted Transformer'
 
@@ -156,6 +156,7 @@ def convert(official_state_dict):
     Raises ``ValueError`` for a checkpoint of another family or an already converted one.
     """
     state_dict = unwrap_state_dict(official_state_dict)
+    check_convertible(state_dict, FAMILY)
     if any(k.startswith('backbone.') for k in state_dict):
         raise ValueError('this checkpoint is already in the mmvit_plugins layout (backbone.* '
                          'keys): load it directly, without converting')

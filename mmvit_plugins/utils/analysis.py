@@ -1,5 +1,10 @@
-"""Build a model (or just its backbone) from a config and run it on a synthetic input, for
-the analysis tools (get_flops.py, benchmark.py)."""
+"""Build a model (or just its backbone) from a config, run it on a synthetic input and time
+it, for the analysis tools (get_flops.py, benchmark.py, plot_scaling.py)."""
+import ctypes
+import resource
+import statistics
+import time
+
 import torch
 
 
@@ -105,3 +110,87 @@ def sum_outputs(out):
         parts = [p for p in parts if p is not None]
         return sum(parts) if parts else None
     return None
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far (or since :func:`reset_peak_rss`), in MiB
+    (``ru_maxrss``, KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss():
+    """Return freed memory to the system and restart the peak resident memory from the
+    current one, so that :func:`peak_rss_mb` measures what comes next in this process.
+
+    Returns glibc's free heap pages (``malloc_trim``; PyTorch's CPU allocator does not cache)
+    and resets the peak (Linux ``clear_refs``). Returns False where the peak cannot be reset.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def median_ms(step, device, warmup=2, repeat=5):
+    """Median wall time of ``step()`` in ms over ``repeat`` runs, after ``warmup`` runs."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def measure(model, forward, x, device, modes=('fwd', 'fwdbwd'), warmup=2, repeat=5, amp=False):
+    """Latency and peak memory of the forward pass (no grad) and of the forward+backward pass
+    of ``forward(model, x)``, in that order (``model`` in eval mode, on ``device``).
+
+    Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` per phase over what was
+    allocated before it; on CPU the growth of the process's peak resident memory
+    (:func:`peak_rss_mb`) since the call, so each number is the peak up to the end of its
+    phase (call :func:`reset_peak_rss` first to measure several inputs in one process).
+
+    Returns:
+        dict: ``{mode: (median ms, images/s, peak MiB)}`` for the requested ``modes``.
+    """
+    amp_dtype = torch.float16 if device == 'cuda' else torch.bfloat16
+
+    def autocast():
+        return torch.autocast(device, dtype=amp_dtype, enabled=amp)
+
+    def fwd():
+        with torch.no_grad(), autocast():
+            forward(model, x)
+
+    def fwdbwd():
+        model.zero_grad(set_to_none=True)
+        with autocast():
+            loss = sum_outputs(forward(model, x))
+        loss.backward()
+
+    result = {}
+    base = peak_rss_mb()
+    for name, step in (('fwd', fwd), ('fwdbwd', fwdbwd)):
+        if name not in modes:
+            continue
+        if device == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base_cuda = torch.cuda.memory_allocated()
+        ms = median_ms(step, device, warmup, repeat)
+        if device == 'cuda':
+            mem = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
+        else:
+            mem = peak_rss_mb() - base
+        result[name] = (ms, x.shape[0] * 1000 / ms, mem)
+    return result

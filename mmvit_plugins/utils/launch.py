@@ -72,33 +72,41 @@ def check_checkpoint_matches(model, checkpoint):
     """Raise ``ValueError`` when ``checkpoint`` cannot be this model's weights.
 
     MMEngine loads test checkpoints with ``strict=False`` and only logs what does not fit,
-    so a checkpoint of another model would be evaluated with random weights. This refuses
-    a checkpoint that shares less than half of the model's tensors or has any shape conflict.
+    so a checkpoint of another model, or of another size of the same model (fewer blocks),
+    would be evaluated with partly random weights. This refuses a file that is not a
+    checkpoint, one that leaves any tensor of the model uninitialised, and one whose shapes
+    differ, naming the tensors and the likely cause.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    from ..converters.common import unwrap_state_dict
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    try:
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = unwrap_state_dict(ckpt)
-    except Exception as e:
-        raise ValueError(f'{checkpoint} is not a readable checkpoint ({type(e).__name__}: '
-                         f'{e}); is the file complete?') from None
     from mmengine.model import BaseTTAModel, is_model_wrapper
+
+    from ..converters.common import (converter_tool, describe_checkpoint, key_groups,
+                                     read_state_dict)
+    state = read_state_dict(checkpoint)
     while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module  # MMEngine loads the checkpoint into the wrapped model too
     own = model.state_dict()
-    shared = [k for k in own if k in state]
-    wrong_shape = [k for k in shared if tuple(own[k].shape) != tuple(state[k].shape)]
-    if len(shared) < len(own) / 2 or wrong_shape:
-        detail = (f'shapes differ for {wrong_shape[:3]}' if wrong_shape else
-                  f'it has only {len(shared)} of the model\'s {len(own)} tensors')
-        raise ValueError(f'{checkpoint} does not match this config\'s model ({detail}). '
-                         'Pass the checkpoint trained with this config; for official '
-                         'backbone weights use tools/model_converters/ and the backbone '
-                         "init_cfg instead.")
+    missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
+    wrong_shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if not missing and not wrong_shape:
+        return
+    family, converted = describe_checkpoint(state)
+    if family and not converted and converter_tool(family):
+        cause = (f'it is an official {family} checkpoint: convert it with '
+                 f'{converter_tool(family)} and use it as the backbone\'s init_cfg to train')
+    elif len(missing) == len(own):
+        cause = (f'it shares no tensor with the model (its keys look like {list(state)[:3]}, '
+                 f'the model\'s like {list(own)[:3]})')
+    elif wrong_shape:
+        cause = (f'shapes differ for {len(wrong_shape)} tensors, e.g. '
+                 + ', '.join(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+                             for k in wrong_shape[:3]) + ': another size or arch?')
+    else:
+        cause = (f'it leaves {len(missing)} of the model\'s {len(own)} tensors uninitialised '
+                 f'({key_groups(missing)}): a checkpoint of another size or arch, or of a '
+                 f'backbone only?')
+    raise ValueError(f'{checkpoint} does not match this config\'s model: {cause}. Pass the '
+                     'checkpoint trained with this config; official or backbone weights go '
+                     'in the backbone\'s init_cfg (tools/model_converters/ converts them).')
 
 
 def default_work_dir(config_path):

@@ -14,16 +14,12 @@ Example:
 """
 import argparse
 import os.path as osp
-import resource
-import statistics
-import time
 
 import torch
 from mmengine.config import DictAction
 
-from mmvit_plugins.utils.analysis import (add_device_argument,
-                                          build_for_analysis, check_device, sum_outputs,
-                                          synchronize)
+from mmvit_plugins.utils.analysis import (add_device_argument, build_for_analysis,
+                                          check_device, measure)
 
 HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd (ms) | '
           'fwd+bwd img/s | peak mem fwd (MB) | peak mem fwd+bwd (MB) |\n'
@@ -53,59 +49,13 @@ def parse_args(argv=None):
     return args
 
 
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _time_phase(step, args):
-    for _ in range(args.warmup):
-        step()
-    synchronize(args.device)
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        step()
-        synchronize(args.device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
-
-
 def benchmark(args):
     model, forward, _ = build_for_analysis(args.config, args.cfg_options, args.backbone_only)
     model.to(args.device)
     model.eval()  # (some backbones' train() return None, so no chaining)
     x = torch.randn(args.batch, 3, *args.shape, device=args.device)
-    amp_dtype = torch.float16 if args.device == 'cuda' else torch.bfloat16
-
-    def autocast():
-        return torch.autocast(args.device, dtype=amp_dtype, enabled=args.amp)
-
-    def fwd():
-        with torch.no_grad(), autocast():
-            forward(model, x)
-
-    def fwdbwd():
-        model.zero_grad(set_to_none=True)
-        with autocast():
-            loss = sum_outputs(forward(model, x))
-        loss.backward()
-
-    result = {}
-    base = _peak_rss_mb()
-    for name, step in (('fwd', fwd), ('fwdbwd', fwdbwd)):
-        if args.mode not in (name, 'both'):
-            continue
-        if args.device == 'cuda':
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base_cuda = torch.cuda.memory_allocated()
-        ms = _time_phase(step, args)
-        if args.device == 'cuda':
-            mem = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
-        else:
-            mem = _peak_rss_mb() - base
-        result[name] = (ms, args.batch * 1000 / ms, mem)
-    return result
+    modes = ('fwd', 'fwdbwd') if args.mode == 'both' else (args.mode, )
+    return measure(model, forward, x, args.device, modes, args.warmup, args.repeat, args.amp)
 
 
 def format_row(args, result):

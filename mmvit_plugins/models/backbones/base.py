@@ -27,11 +27,10 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...converters.common import backbone_only, unwrap_state_dict
+from ...converters.common import backbone_only, key_groups, read_state_dict
 
 
 class BaseBackbone(BaseModule):
@@ -235,18 +234,7 @@ class BaseBackbone(BaseModule):
         """
         logger = MMLogger.get_current_instance()
         name = type(self).__name__
-        try:
-            ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location,
-                                                    logger=logger)
-        except (FileNotFoundError, IsADirectoryError):
-            raise
-        except Exception as e:  # torch raises several types for truncated or foreign files
-            raise ValueError(f'{checkpoint} is not a readable PyTorch checkpoint (corrupt, '
-                             f'truncated or another format): {type(e).__name__}: {e}') from None
-        try:
-            state_dict = unwrap_state_dict(ckpt)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f'{checkpoint} holds no state dict: {e}') from None
+        state_dict = read_state_dict(checkpoint, map_location, logger)
         if prefix:
             if not prefix.endswith('.'):
                 prefix += '.'
@@ -276,10 +264,9 @@ class BaseBackbone(BaseModule):
         missing = [k for k in result.missing_keys
                    if not any(re.match(p, k) for p in self.pretrained_optional_keys)]
         if missing and not partial:
-            groups = sorted({'.'.join(k.split('.')[:3]) for k in missing})
             raise ValueError(
                 f'{checkpoint} leaves {len(missing)} of the {len(own)} tensors of this {name} '
-                f'uninitialised ({groups[:8]}{" ..." if len(groups) > 8 else ""}): is it a '
+                f'uninitialised ({key_groups(missing)}): is it a '
                 f'checkpoint of another size or arch of the family, or of another model? Pass '
                 f"init_cfg=dict(type='Pretrained', ..., partial=True) to load it anyway.")
         if result.missing_keys:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 from .attention import check_attn_impl
+from .attention_capture import record_attention
 from .separable_bias_attention import separable_bias_attention
 
 __all__ = ['LayerNorm2d', 'normalised_grid', 'grid_2d', 'sample_rpe_bias',
@@ -47,10 +48,9 @@ def normalised_grid(length, dtype, device, centres):
     (the last one lies outside ``[-1, 1]`` and is clamped later, as in the official code);
     ``centres=False``: pixel positions ``arange(L) / (L-1) * 2 - 1``.
     """
-    if centres:
-        g = torch.linspace(0.5, length - 0.5, length, dtype=dtype, device=device)
-    else:
-        g = torch.arange(0, length, dtype=dtype, device=device)
+    g = torch.arange(0, length, dtype=dtype, device=device)
+    if centres:  # = linspace(0.5, L - 0.5, L) exactly; ONNX export turns linspace into float64
+        g = g + 0.5
     return g.div_(length - 1.0).mul_(2.0).sub_(1.0)
 
 
@@ -214,7 +214,9 @@ class DeformableAttention2d(nn.Module):
             disp = (q_grid.reshape(1, H * W, 1, 2) - pos.reshape(B * G, 1, Ns, 2)).mul(0.5)
             bias = F.grid_sample(table, disp[..., (1, 0)], mode='bilinear', align_corners=True)
             attn = attn + bias.reshape(B * nh, H * W, Ns)
-        attn = self.attn_drop(F.softmax(attn, dim=2))
+        attn = F.softmax(attn, dim=2)
+        record_attention(attn, positions=pos)  # no-op outside capture_attention
+        attn = self.attn_drop(attn)
         out = torch.einsum('bmn,bcn->bcm', attn, v)
         return out.reshape(B, C, H, W)
 

@@ -60,6 +60,7 @@ def rolled_neighbour_offsets(window_size, expand_size):
 
 
 @lru_cache(maxsize=16)
+@torch.compiler.assume_constant_result  # a layout: a constant for torch.compile
 def merged_rolled_keys(window_size, expand_size, device=torch.device('cpu')):
     """How the fast path merges the duplicated rolled keys (the same table row for every
     window: 12 of the 132 for ws=7, e=3). Two keys with one key vector and value act as one
@@ -120,6 +121,7 @@ def mixed_relative_index(window_size, key_size):
 
 
 @lru_cache(maxsize=128)
+@torch.compiler.assume_constant_result  # a layout: a constant for torch.compile
 def gather_index(hp, wp, window_size, expand_size, focal_window, num_pooled, device):
     """Index of every key of every window into the source table
     ``[padded map (hp*wp rows) | pooled level 0 | pooled level 1 | ... | zero row]``.
@@ -168,6 +170,7 @@ def window_partition(x, window_size):
 
 
 @lru_cache(maxsize=32)
+@torch.compiler.assume_constant_result  # a layout: a constant for torch.compile
 def shift_window_mask(hp, wp, window_size, shift_size, device):
     """The Swin mask (nW, ws^2, ws^2) of a map rolled by ``-shift_size``: -100 between
     tokens from different regions."""
@@ -195,6 +198,7 @@ def constant_window_mask(shift_mask, pad_mask, num_keys, dtype):
 
 
 @lru_cache(maxsize=32)
+@torch.compiler.assume_constant_result  # a layout: a constant for torch.compile
 def fast_layout(hp, wp, window_size, expand_size, focal_window, num_pooled, shift_size,
                 num_heads, dtype, device):
     """``(index, window_mask, chunks)`` of the fast path: the keys of :func:`gather_index`

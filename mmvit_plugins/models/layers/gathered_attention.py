@@ -29,8 +29,10 @@ key's weight, below ``exp(-100)`` of the row's largest, is under float32 resolut
 from typing import NamedTuple, Optional
 
 import torch
+from torch.utils._pytree import tree_map
 
-from .attention import multihead_attention
+from .attention import multihead_attention, softmax_nograd_
+from .custom_ops import FunctionCtx, autocast_backward, float32_forward, register_float32_autocast
 
 _CPU_FLASH = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
 
@@ -187,10 +189,20 @@ class _ChunkBias:
         return grad
 
 
+class _Chunks:
+    """The chunk list, passed to the Function in a box: ``custom_fwd`` rebuilds iterable
+    arguments to cast them, which named tuples do not survive."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+
 class _ChunkedGatheredAttention(torch.autograd.Function):
 
     @staticmethod
+    @float32_forward
     def forward(ctx, q, kv_table, index, bias, bias_type, window_bias, store_probs, chunks):
+        chunks = chunks.chunks
         b, nh, nw, length, d = q.shape
         rows = kv_table.shape[2]
         out, lse = q.new_empty(q.shape), None
@@ -202,7 +214,7 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
                 k, v = _gather(kv_table[i], _head_rows(c.index, nh, rows), e - s, c.index.shape[1])
                 mask = chunk_bias.mask(c)
                 if store_probs:  # plain softmax, kept for backward
-                    prob = (q[i, :, s:e] @ k.transpose(-2, -1)).add_(mask).softmax(-1)
+                    prob = softmax_nograd_((q[i, :, s:e] @ k.transpose(-2, -1)).add_(mask))
                     probs.append(prob)
                     out[i, :, s:e] = prob @ v
                     continue
@@ -217,6 +229,7 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @autocast_backward
     def backward(ctx, grad_out):
         q, kv_table, bias, bias_type, out, lse = ctx.saved_tensors
         chunks, probs = ctx.chunks, ctx.probs
@@ -264,10 +277,11 @@ class _ChunkedGatheredAttention(torch.autograd.Function):
 
 
 def _use_chunked(q, kv_table, bias, dropout_p, training):
+    # under autocast the function computes in float32 whatever its inputs (float32_forward)
     return (_CPU_FLASH is not None and q.device.type == 'cpu'
             and not (training and dropout_p > 0)
-            and q.dtype == kv_table.dtype == bias.dtype
-            and q.dtype in (torch.float32, torch.float64, torch.bfloat16))
+            and (torch.is_autocast_enabled('cpu') or q.dtype == kv_table.dtype == bias.dtype
+                 and q.dtype in (torch.float32, torch.float64, torch.bfloat16)))
 
 
 def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0,
@@ -299,9 +313,10 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
     if (bias.dim() == 4) != (bias_type is not None):
         raise ValueError('a (nH, T, L, N) bias needs bias_type and a (nH, L, N) bias none, '
                          f'got bias {tuple(bias.shape)} and bias_type {bias_type is not None}')
-    bias = bias.to(q.dtype)
-    if window_bias is not None:
-        window_bias = window_bias.to(q.dtype)
+    if not torch.is_autocast_enabled(q.device.type):
+        bias = bias.to(q.dtype)
+        if window_bias is not None:
+            window_bias = window_bias.to(q.dtype)
     b, nh, nw, length, d = q.shape
     if _use_chunked(q, kv_table, bias, dropout_p, training):
         store_probs = store_probs and torch.is_grad_enabled() and any(
@@ -313,8 +328,11 @@ def gathered_attention(q, kv_table, index, bias, window_bias=None, dropout_p=0.0
             raise ValueError(f'chunks must cover the {nw} windows in order')
         elif bias_type is not None and any(c.cols is not None for c in chunks):
             raise ValueError('chunks that skip keys need a (nH, L, N) bias without bias_type')
+        if torch.compiler.is_compiling():  # one opaque op for the compiler (see custom_ops)
+            return gathered_attention_op(q, kv_table, bias, bias_type, *_flatten(chunks),
+                                         store_probs)[0]
         return _ChunkedGatheredAttention.apply(q, kv_table, index, bias, bias_type, window_bias,
-                                               store_probs, chunks)
+                                               store_probs, _Chunks(chunks))
     rows = kv_table.shape[2]
     k, v = _gather(kv_table.flatten(0, 1), _head_rows(index, b * nh, rows), nw, index.shape[1])
     every_window = WindowChunk(0, nw, None, index, window_bias)
@@ -333,3 +351,100 @@ def reference_gathered_attention(q, kv_table, index, bias, window_bias=None, bia
     if window_bias is not None:
         logits = logits + window_bias
     return logits.float().softmax(-1).to(v.dtype) @ v
+
+
+# ----------------------------------------------------------------- torch.compile registration
+def _flatten(chunks):
+    """Chunks as the custom op's arguments: starts, ends, cols, index, window_bias lists."""
+    return ([c.start for c in chunks], [c.end for c in chunks], [c.cols for c in chunks],
+            [c.index for c in chunks], [c.window_bias for c in chunks])
+
+
+def _unflatten(starts, ends, cols, index, window_bias):
+    # chunks that shared a set of kept keys share one tensor again (_ChunkBias caches by it)
+    shared = {}
+    cols = [None if c is None else shared.setdefault((c.data_ptr(), c.numel()), c)
+            for c in cols]
+    return [WindowChunk(*args) for args in zip(starts, ends, cols, index, window_bias)]
+
+
+@torch.library.custom_op('mmvit::gathered_attention_chunked', mutates_args=())
+def gathered_attention_op(
+        q: torch.Tensor, kv_table: torch.Tensor, bias: torch.Tensor,
+        bias_type: Optional[torch.Tensor], starts: list[int], ends: list[int],
+        cols: list[Optional[torch.Tensor]], index: list[torch.Tensor],
+        window_bias: list[Optional[torch.Tensor]], store_probs: bool
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """The CPU path of :func:`gathered_attention` as a custom op: ``(out, lse, probs)``
+    (``lse`` empty with ``store_probs``, ``probs`` empty without)."""
+    ctx = FunctionCtx()
+    chunks = _unflatten(starts, ends, cols, index, window_bias)
+    out = _ChunkedGatheredAttention.forward(ctx, q, kv_table, None, bias, bias_type, None,
+                                            store_probs, _Chunks(chunks))
+    lse = ctx.saved_tensors[-1]
+    return out, q.new_empty(0) if lse is None else lse, list(ctx.probs)
+
+
+@gathered_attention_op.register_fake
+def _(q, kv_table, bias, bias_type, starts, ends, cols, index, window_bias, store_probs):
+    b, nh, nw, length, _ = q.shape
+    if store_probs:
+        probs = [q.new_empty(nh, e - s, length, i.shape[1])
+                 for _ in range(b) for s, e, i in zip(starts, ends, index)]
+        return q.new_empty(q.shape), q.new_empty(0), probs
+    lse = q.new_empty(b, nh, nw, length, dtype=torch.promote_types(q.dtype, torch.float32))
+    return q.new_empty(q.shape), lse, []
+
+
+@torch.library.custom_op('mmvit::gathered_attention_chunked_backward', mutates_args=())
+def _gathered_attention_backward_op(
+        grad_out: torch.Tensor, q: torch.Tensor, kv_table: torch.Tensor, bias: torch.Tensor,
+        bias_type: Optional[torch.Tensor], out: torch.Tensor, lse: torch.Tensor,
+        probs: list[torch.Tensor], starts: list[int], ends: list[int],
+        cols: list[Optional[torch.Tensor]], index: list[torch.Tensor],
+        window_bias: list[Optional[torch.Tensor]], needs: list[bool]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of q, kv_table and bias (empty where ``needs`` is False)."""
+    ctx = FunctionCtx((q, kv_table, bias, bias_type, out, None if probs else lse),
+                      (needs[0], needs[1], False, needs[2]),
+                      chunks=_unflatten(starts, ends, cols, index, window_bias), probs=probs)
+    grad_q, grad_table, _, grad_bias = _ChunkedGatheredAttention.backward(ctx, grad_out)[:4]
+    return tuple(q.new_empty(0) if g is None else g.contiguous()
+                 for g in (grad_q, grad_table, grad_bias))
+
+
+@_gathered_attention_backward_op.register_fake
+def _(grad_out, q, kv_table, bias, bias_type, out, lse, probs, starts, ends, cols, index,
+      window_bias, needs):
+    return tuple(t.new_empty(t.shape) if need else q.new_empty(0)
+                 for t, need in zip((q, kv_table, bias), needs))
+
+
+def _setup_context(ctx, inputs, output):
+    q, kv_table, bias, bias_type, starts, ends, cols, index, window_bias, _ = inputs
+    out, lse, probs = output
+    n = len(starts)
+    ctx.starts, ctx.ends, ctx.num_probs = starts, ends, len(probs)
+    ctx.save_for_backward(q, kv_table, bias, bias_type, out, lse, *probs, *cols, *index,
+                          *window_bias)
+    ctx.num_chunks = n
+
+
+def _backward(ctx, grad_out, grad_lse, grad_probs):
+    saved, n, p = ctx.saved_tensors, ctx.num_chunks, ctx.num_probs
+    q, kv_table, bias, bias_type, out, lse = saved[:6]
+    probs = list(saved[6:6 + p])
+    cols, index, window_bias = (list(saved[6 + p + i * n:6 + p + (i + 1) * n])
+                                for i in range(3))
+    needs = [bool(ctx.needs_input_grad[i]) for i in range(3)]
+    grads = _gathered_attention_backward_op(grad_out, q, kv_table, bias, bias_type, out, lse,
+                                            probs, ctx.starts, ctx.ends, cols, index,
+                                            window_bias, needs)
+    grads = [g if need else None for g, need in zip(grads, needs)]
+    # None for the other inputs, in their structure (needs_input_grad has it)
+    return (*grads, *tree_map(lambda _: None, tuple(ctx.needs_input_grad[3:])))
+
+
+torch.library.register_autograd('mmvit::gathered_attention_chunked', _backward,
+                                setup_context=_setup_context)
+register_float32_autocast(gathered_attention_op)

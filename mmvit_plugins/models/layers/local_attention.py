@@ -15,7 +15,9 @@ Three numerically equivalent implementations (``impl``):
   gathers one ``(block_size + k - 1)^2`` key/value window (a strided view, one copy), computes the
   block's logits with batched matmuls, and a *fixed* band mask keeps, for every query, exactly its
   own ``k x k`` window. The mask geometry is the same for every block, so this is the exact
-  sliding window (not HaloNet's blocked attention). Memory per layer ~``(b + k - 1)^2 / k^2``
+  sliding window (not HaloNet's blocked attention). The relative logits and the mask enter as
+  one row and one column term per query, the softmax runs in place, and a custom backward
+  works on contiguous blocks (:class:`_BlockedWindowAttention`). Memory per layer ~``(b + k - 1)^2 / k^2``
   times the exact logits (2x for the default ``b = 4``, 4x for ``b = 8``, with ``k = 7``) and
   ``(b + k - 1)^2 / b^2`` times K/V, never a ``k^2``-fold copy of the whole map.
 * ``'reference'``: a loop over the ``k^2`` offsets on shifted views of the zero-padded keys and
@@ -43,6 +45,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
+from .attention import EXP_FLOOR, softmax_nograd_
+from .attention_capture import record_attention
+from .custom_ops import autocast_backward, float32_forward
+
 LOCAL_ATTENTION_IMPLS = ('fast', 'reference', 'unfold')
 POS_ENCODINGS = ('relative', 'absolute', 'none')
 LOGIT_TYPES = ('qk_qr', 'qr')
@@ -63,6 +69,64 @@ def sinusoid_table(length, dims, device=None, dtype=torch.float32):
     angle = pos / (10000 ** (2 * i / dims))
     table = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)[:, :dims]
     return table.to(dtype)
+
+
+class _BlockedWindowAttention(torch.autograd.Function):
+    """The attention core of the halo-block path, over ``nb`` query blocks of ``bs x bs``
+    queries and their ``win x win`` key windows (``win = bs + k - 1``).
+
+    ``logits = q_s k_w^T + row[qy, qx, ky] + col[qy, qx, kx]``, softmax over the window,
+    ``out = P v_w``. ``row`` / ``col`` carry the relative logits and the band mask (a very
+    negative value outside each query's own window). The logits are computed and normalised
+    in place, and backward works on contiguous blocks with batched GEMMs (autograd through
+    the same ops runs a per-matrix fallback on the strided gradients it receives). Under
+    autocast it computes in float32, like the other attention functions (:mod:`.custom_ops`).
+
+    Args: ``q (nb, bs^2, d)`` queries or None (no content logits), ``k_w (nb, win^2, d)`` or
+    None, ``v_w (nb, win^2, d)``, ``row / col (nb or 1, bs, bs, win)``, ``scale`` of
+    ``q . k`` (applied to a temporary, so only the caller's ``q`` is kept for backward).
+    Returns ``(nb, bs^2, d)``.
+    """
+
+    @staticmethod
+    @float32_forward
+    def forward(ctx, q, k_w, v_w, row, col, scale):
+        nb, win2, d = v_w.shape
+        bs, win = row.shape[1], row.shape[3]
+        if k_w is not None:
+            logits = torch.bmm(q * scale, k_w.transpose(1, 2))
+        else:
+            logits = v_w.new_zeros(nb, bs * bs, win2)
+        lg = logits.view(nb, bs, bs, win, win)
+        lg.add_(row.unsqueeze(-1)).add_(col.unsqueeze(-2))
+        prob = softmax_nograd_(logits, exact_zeros=False)  # masked entries: finite `band`
+        ctx.save_for_backward(q, k_w, v_w, prob)
+        ctx.row_shape, ctx.col_shape, ctx.scale = row.shape, col.shape, scale
+        return torch.bmm(prob, v_w)
+
+    @staticmethod
+    @autocast_backward
+    def backward(ctx, grad):
+        q, k_w, v_w, prob = ctx.saved_tensors
+        nb, win2, d = v_w.shape
+        grad = grad.contiguous()
+        grad_v = torch.bmm(prob.transpose(1, 2), grad) if ctx.needs_input_grad[2] else None
+        ds = torch.bmm(grad, v_w.transpose(1, 2)).mul_(prob)  # P * dP
+        ds.addcmul_(prob, ds.sum(-1, keepdim=True), value=-1)  # P * (dP - sum(P * dP))
+        grad_q = grad_k = None
+        if k_w is not None:
+            if ctx.needs_input_grad[0]:
+                grad_q = torch.bmm(ds, k_w).mul_(ctx.scale)
+            if ctx.needs_input_grad[1]:
+                grad_k = torch.bmm(ds.transpose(1, 2), q).mul_(ctx.scale)
+        bs, win = ctx.row_shape[1], ctx.row_shape[3]
+        ds = ds.view(nb, bs, bs, win, win)
+        grad_row = grad_col = None
+        if ctx.needs_input_grad[3]:
+            grad_row = ds.sum(-1).sum_to_size(ctx.row_shape)
+        if ctx.needs_input_grad[4]:
+            grad_col = ds.sum(-2).sum_to_size(ctx.col_shape)
+        return grad_q, grad_k, grad_v, grad_row, grad_col, None
 
 
 @MODELS.register_module()
@@ -256,6 +320,7 @@ class LocalSelfAttention2d(nn.Module):
                     logit = logit.masked_fill(valid[dy:dy + h, dx:dx + w] == 0, float('-inf'))
                 logits.append(logit)
         attn = torch.stack(logits, 2).softmax(2)  # (B, N, k^2, H, W)
+        record_attention(attn)  # no-op outside capture_attention
         out = 0
         for o in range(ks * ks):
             dy, dx = divmod(o, ks)
@@ -289,74 +354,83 @@ class LocalSelfAttention2d(nn.Module):
         return out.transpose(2, 3)
 
     def _band_bias(self, bs, device, dtype):
-        """``(bs^2, win^2)``: 0 where the key is inside the query's own window, else -inf."""
-        ks, win = self.kernel_size, bs + self.kernel_size - 1
-        qy = torch.arange(bs, device=device)
-        ky = torch.arange(win, device=device)
-        off = ky[None, :] - qy[:, None]  # (bs, win), window index of key row wrt query row
-        ok = (off >= 0) & (off < ks)
-        band = ok[:, None, :, None] & ok[None, :, None, :]  # (qy, qx, ky, kx)
-        bias = torch.zeros(band.shape, device=device, dtype=dtype)
-        return bias.masked_fill(~band, float('-inf')).view(bs * bs, win * win), off.clamp(0, ks - 1)
+        """Relative-logit gather indices and band mask of a query block.
 
-    @staticmethod
-    def _spread_matrix(win, device, dtype):
-        """``(2 win, win^2)`` one-hot: row ``ky`` -> every ``(ky, kx)``, row ``win + kx`` ->
-        every ``(ky, kx)``."""
-        eye = torch.eye(win, device=device, dtype=dtype)
-        rows = eye[:, :, None].expand(win, win, win).reshape(win, win * win)
-        cols = eye[:, None, :].expand(win, win, win).reshape(win, win * win)
-        return torch.cat([rows, cols])
+        Returns ``off (bs, win)``, the window offset index ``ky - qy`` of window row ``ky`` for
+        query row ``qy`` (clamped), and ``outside (bs, win)``, True where the window row is
+        not in the query's own ``k x k`` window (the same holds for columns).
+        """
+        ks, win = self.kernel_size, bs + self.kernel_size - 1
+        off = torch.arange(win, device=device)[None, :] - torch.arange(bs, device=device)[:, None]
+        return off.clamp(0, ks - 1), (off < 0) | (off >= ks)
 
     def _forward_blocked(self, q, k, v):
-        """Fast exact path: halo blocks with a fixed band mask (see the module docstring)."""
+        """Fast exact path: halo blocks with a fixed band mask (see the module docstring).
+
+        Queries, keys and values are laid out with the head width innermost (one copy each),
+        so gathering the key/value windows copies contiguous vectors. The band mask and the
+        relative logits are added to the logits as one row term and one column term per
+        query (two broadcast adds), and the softmax runs in place.
+        """
         ks, p = self.kernel_size, self.kernel_size // 2
         b, n, d, h, w = q.shape
         bs = min(self.block_size, max(h, w))
         nh, nw = -(-h // bs), -(-w // bs)
         hp, wp = nh * bs, nw * bs
         win = bs + ks - 1
-        kv_pad = [p, p + wp - w, p, p + hp - h]
+        nblk = b * n * nh * nw
 
-        def windows(t):  # (B, N, d, H, W) -> (B, N, nB, win^2, d)
-            t = F.pad(t, kv_pad).unfold(3, win, bs).unfold(4, win, bs)  # B N d nh nw win win
-            return t.permute(0, 1, 3, 4, 5, 6, 2).reshape(b, n, nh * nw, win * win, d)
+        def channels_last(t, pad):  # (B, N, d, H, W) -> padded (B, N, H', W', d)
+            return F.pad(t.permute(0, 1, 3, 4, 2), [0, 0] + pad)
 
-        qb = F.pad(q, [0, wp - w, 0, hp - h]).view(b, n, d, nh, bs, nw, bs)
-        qb = qb.permute(0, 1, 3, 5, 4, 6, 2).reshape(b, n, nh * nw, bs * bs, d)
-        bias, off = self._band_bias(bs, q.device, q.dtype)
-        shape = (b, n, nh * nw, bs, bs, win)
-        logits = None
+        def windows(t):  # (B, N, d, H, W) -> (B N nB, win^2, d)
+            t = channels_last(t, [p, p + wp - w, p, p + hp - h])
+            t = t.unfold(2, win, bs).unfold(3, win, bs)  # B N nh nw d win win
+            return t.permute(0, 1, 2, 3, 5, 6, 4).reshape(nblk, win * win, d)
+
+        qb = channels_last(q, [0, wp - w, 0, hp - h]).view(b, n, nh, bs, nw, bs, d)
+        qb = qb.permute(0, 1, 2, 4, 3, 5, 6).reshape(nblk, bs * bs, d)
+        k_w = windows(k) if k is not None else None
+        off, outside = self._band_bias(bs, q.device, q.dtype)
+        rows, cols = off.view(1, bs, 1, win), off.view(1, 1, bs, win)
         if self.pos_enc == 'relative':
             row, col = self._to_channels(self.rel_row, self.rel_col)
             tables = torch.cat([row, col]).view(2 * ks, n, d).permute(1, 2, 0)  # N d 2ks
-            # one (N, B nB bs^2, d) @ (N, d, 2 ks) product instead of a broadcast batched one
-            qr = (qb.transpose(0, 1).reshape(n, -1, d) @ tables).view(n, b, *shape[2:5], 2 * ks)
-            qr = qr.transpose(0, 1)
-            # the window row ky of query row qy has offset index ky - qy (band only; the rest
-            # is masked below)
-            qr_row = qr[..., :ks].gather(-1, off.view(1, 1, 1, bs, 1, win).expand(shape))
-            qr_col = qr[..., ks:].gather(-1, off.view(1, 1, 1, 1, bs, win).expand(shape))
-            # spread over the window with a one-hot product (a GEMM; a 7-d broadcast add is
-            # several times slower): logit[ky, kx] += qr_row[ky] + qr_col[kx]
-            logits = torch.cat([qr_row, qr_col], -1).view(-1, 2 * win) @ \
-                self._spread_matrix(win, q.device, q.dtype)
-            logits = logits.view(-1, bs * bs, win * win)
-        if k is not None:
-            qf = qb.reshape(-1, bs * bs, d)
-            kf = windows(k).reshape(-1, win * win, d).transpose(1, 2)
-            if logits is None:
-                logits = torch.bmm(qf, kf) * self.qk_scale
-            else:
-                logits = torch.baddbmm(logits, qf, kf, alpha=self.qk_scale)
-        logits = logits.view(b, n, nh * nw, bs * bs, win * win) + bias
+            # one (N, B nB bs^2, d) @ (N, d, 2 ks) product: q . r per axis and offset
+            qr = qb.view(b, n, -1, d).transpose(0, 1).reshape(n, -1, d) @ tables
+            qr = qr.view(n, b, nh * nw, bs * bs, 2 * ks).transpose(0, 1)
+            qr = qr.reshape(nblk, bs, bs, 2 * ks)
+            # window row ky of query row qy has offset index ky - qy
+            t_row = qr[..., :ks].gather(-1, rows.expand(nblk, bs, bs, win))
+            t_col = qr[..., ks:].gather(-1, cols.expand(nblk, bs, bs, win))
+        else:
+            t_row = t_col = q.new_zeros(1, bs, bs, win)
+        # Out of the query's window: a finite value (no NaN gradients) more than EXP_FLOOR
+        # below every in-window logit, bounded from |q| |k| and the relative terms, so those
+        # keys get an exactly negligible weight.
+        with torch.no_grad():
+            def absmax(t):
+                lo, hi = torch.aminmax(t)
+                return torch.maximum(-lo, hi)
+
+            bound = absmax(t_row) + absmax(t_col)
+            if k is not None:
+                bound = bound + abs(self.qk_scale) * d * absmax(qb) * absmax(k)
+            band = (-(EXP_FLOOR + 3 * bound)).clamp(min=torch.finfo(q.dtype).min / 8)
+        t_row = t_row.masked_fill(outside.view(1, bs, 1, win), band)
+        t_col = t_col.masked_fill(outside.view(1, 1, bs, win), band)
         if self.border == 'mask':
-            valid = F.pad(q.new_ones(1, 1, h, w), kv_pad).unfold(2, win, bs).unfold(3, win, bs)
-            valid = valid.reshape(1, 1, nh * nw, 1, win * win)
-            # finite: a padding query (cropped later) may see no valid key; -inf would give
-            # NaN gradients through the matmuls
-            logits = logits.masked_fill(valid == 0, torch.finfo(logits.dtype).min)
-        out = logits.softmax(-1) @ windows(v)  # (B, N, nB, bs^2, d)
+            # keys outside the map: excluded through the column / row terms of every query
+            valid = F.pad(q.new_ones(h, w, dtype=torch.bool), [p, p + wp - w, p, p + hp - h])
+            valid = valid.unfold(0, win, bs).unfold(1, win, bs)  # nh nw win win
+            row_ok = valid.any(-1).reshape(1, nh * nw, 1, 1, win)
+            col_ok = valid.any(-2).reshape(1, nh * nw, 1, 1, win)
+            t_row = t_row.expand(nblk, bs, bs, win).reshape(b * n, nh * nw, bs, bs, win)
+            t_col = t_col.expand(nblk, bs, bs, win).reshape(b * n, nh * nw, bs, bs, win)
+            t_row = t_row.masked_fill(~row_ok, band).reshape(nblk, bs, bs, win)
+            t_col = t_col.masked_fill(~col_ok, band).reshape(nblk, bs, bs, win)
+        out = _BlockedWindowAttention.apply(qb if k is not None else None, k_w, windows(v),
+                                            t_row, t_col, self.qk_scale)
         out = out.view(b, n, nh, nw, bs, bs, d).permute(0, 1, 6, 2, 4, 3, 5)
         return out.reshape(b, n, d, hp, wp)[..., :h, :w]
 

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import check_attn_impl
+from .attention_capture import record_attention
 from .gathered_attention import gathered_attention
 
 __all__ = ['neighborhood_window_index', 'neighborhood_attention_2d', 'NeighborhoodAttention2d']
@@ -85,6 +86,7 @@ def _na_rows(q, k, v, rpb, rows_y, bias_y, key_x, bias_x):
     bias = rpb[:, bias_y[:, None, :, None], bias_x[None, :, None, :]].reshape(h, R, W, K * K)
     attn = (q.unsqueeze(-2) @ k_nb.transpose(-2, -1)).squeeze(-2) + bias  # (B, h, R, W, K*K)
     attn = attn.softmax(dim=-1)
+    record_attention(attn)  # no-op outside capture_attention
     return (attn.unsqueeze(-2) @ v_nb).squeeze(-2)
 
 
@@ -141,6 +143,7 @@ def _tile_geometry(length, kernel_size, tile, device):
 
 
 @lru_cache(maxsize=64)
+@torch.compiler.assume_constant_result  # a layout: a constant for torch.compile
 def _tiled_layout(height, width, kernel_size, tile, device):
     """Tiles of the gathered formulation, cached per map size.
 

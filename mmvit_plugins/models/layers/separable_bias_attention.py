@@ -28,6 +28,9 @@ import math
 
 import torch
 
+from .custom_ops import (FunctionCtx, autocast_backward, autograd_inside_op, float32_forward,
+                         register_float32_autocast)
+
 __all__ = ['separable_bias_attention']
 
 # floats of one chunk's (batch*heads, keys, chunk queries) logits block: small enough to stay
@@ -168,11 +171,23 @@ class _Geometry:
         return torch.stack([gy, gx], -1)
 
 
-def _logits(kt, qh, u, geo, r0, r1, scale):
+def _chunk_buffer(like, bh, ns, chunks, w):
+    """One logits-sized buffer for every chunk: a GEMM into a reused block is faster than into
+    a fresh one (no page faults), see :func:`_view`."""
+    return like.new_empty(bh * ns * max(r1 - r0 for r0, r1 in chunks) * w)
+
+
+def _view(buf, bh, ns, n):
+    """The first ``bh * ns * n`` floats of ``buf`` as a contiguous ``(bh, ns, n)`` block."""
+    return buf[:bh * ns * n].view(bh, ns, n)
+
+
+def _logits(kt, qh, u, geo, r0, r1, scale, buf):
     """Key-major logits ``(BH, Ns, (r1 - r0) * W)`` of query rows ``[r0, r1)``, bias included
-    (added by the row interpolation GEMM itself)."""
+    (added by the row interpolation GEMM itself), written into ``buf``."""
     W = geo.W
-    logits = torch.bmm(kt, qh[:, :, r0 * W:r1 * W]).mul_(scale)
+    logits = torch.bmm(kt, qh[:, :, r0 * W:r1 * W],
+                       out=_view(buf, kt.shape[0], kt.shape[1], (r1 - r0) * W)).mul_(scale)
     ry, j0, j1 = geo.row_interpolation(r0, r1)
     ry = ry.to(logits.dtype)
     logits.view(-1, r1 - r0, W).baddbmm_(ry, u[:, j0:j1])
@@ -188,6 +203,7 @@ def _row_chunks(bh, ns, h, w):
 class _SeparableBiasAttention(torch.autograd.Function):
 
     @staticmethod
+    @float32_forward
     def forward(ctx, q, k, v, table, pos, scale, num_groups):
         B, C, H, W = q.shape
         heads = table.shape[0]
@@ -202,9 +218,11 @@ class _SeparableBiasAttention(torch.autograd.Function):
         vh = v.reshape(BH, d, Ns)
         out = q.new_empty(BH, d, H * W)
         lse = q.new_empty(BH, 1, H * W, dtype=torch.promote_types(q.dtype, torch.float32))
-        for r0, r1 in _row_chunks(BH, Ns, H, W):
+        chunks = _row_chunks(BH, Ns, H, W)
+        buf = _chunk_buffer(q, BH, Ns, chunks, W)
+        for r0, r1 in chunks:
             s = slice(r0 * W, r1 * W)
-            logits = _logits(kt, qh, u, geo, r0, r1, scale)[0]
+            logits = _logits(kt, qh, u, geo, r0, r1, scale, buf)[0]
             # softmax with its log-sum-exp kept, so backward recomputes P in one pass
             m = logits.amax(1, keepdim=True)
             prob = logits.sub_(m).exp_()
@@ -218,6 +236,7 @@ class _SeparableBiasAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @autocast_backward
     def backward(ctx, grad_out):
         q, k, v, table, pos, out, lse = ctx.saved_tensors
         scale = ctx.scale
@@ -245,14 +264,19 @@ class _SeparableBiasAttention(torch.autograd.Function):
         grad_v = vh.new_zeros(BH, d, Ns) if need_v else None
         grad_u = torch.zeros_like(u) if need_bias else None
         grad_wy = u.new_zeros(geo.BG, Ns, H) if need_pos else None
-        for r0, r1 in _row_chunks(BH, Ns, H, W):
+        chunks = _row_chunks(BH, Ns, H, W)
+        buf = _chunk_buffer(q, BH, Ns, chunks, W)
+        ds_buf = _chunk_buffer(q, BH, Ns, chunks, W)
+        for r0, r1 in chunks:
             s = slice(r0 * W, r1 * W)
-            logits, ry, j0, j1 = _logits(kt, qh, u, geo, r0, r1, scale)
+            logits, ry, j0, j1 = _logits(kt, qh, u, geo, r0, r1, scale, buf)
             prob = logits.sub_(lse[:, :, s].to(logits.dtype)).exp_()
             if need_v:
                 grad_v.baddbmm_(go[:, :, s], prob.transpose(1, 2))
             # dS = P * (dP - delta), dP = v^T dO (key-major)
-            ds = torch.bmm(vh.transpose(1, 2), go[:, :, s]).sub_(delta[:, :, s]).mul_(prob)
+            ds = torch.bmm(vh.transpose(1, 2), go[:, :, s],
+                           out=_view(ds_buf, BH, Ns, (r1 - r0) * W))
+            ds = ds.sub_(delta[:, :, s]).mul_(prob)
             del prob
             if need_q:
                 grad_q[:, :, s] = torch.bmm(kt.transpose(1, 2), ds).mul_(scale)
@@ -298,4 +322,63 @@ def separable_bias_attention(q, k, v, table, pos, scale, num_groups):
     Returns:
         Tensor: ``(B, C, H, W)``.
     """
+    if torch.compiler.is_compiling():  # one opaque op for the compiler (see custom_ops)
+        return separable_bias_attention_op(q, k, v, table, pos, scale, num_groups)[0]
     return _SeparableBiasAttention.apply(q, k, v, table, pos, scale, num_groups)
+
+
+# ----------------------------------------------------------------- torch.compile registration
+@torch.library.custom_op('mmvit::separable_bias_attention', mutates_args=())
+def separable_bias_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                table: torch.Tensor, pos: torch.Tensor, scale: float,
+                                num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`separable_bias_attention` as a custom op: ``(out, log-sum-exp)``."""
+    ctx = FunctionCtx()
+    out = _SeparableBiasAttention.forward(ctx, q, k, v, table, pos, scale, num_groups)
+    return out, ctx.saved_tensors[-1]
+
+
+@separable_bias_attention_op.register_fake
+def _(q, k, v, table, pos, scale, num_groups):
+    B, _, H, W = q.shape
+    lse = q.new_empty(B * table.shape[0], 1, H * W,
+                      dtype=torch.promote_types(q.dtype, torch.float32))
+    return torch.empty_like(q, memory_format=torch.contiguous_format), lse
+
+
+@torch.library.custom_op('mmvit::separable_bias_attention_backward', mutates_args=())
+def _separable_backward_op(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                           v: torch.Tensor, table: torch.Tensor, pos: torch.Tensor,
+                           out: torch.Tensor, lse: torch.Tensor, scale: float, num_groups: int,
+                           needs: list[bool]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                       torch.Tensor, torch.Tensor]:
+    """Gradients of q, k, v, table and pos (empty where ``needs`` is False)."""
+    ctx = FunctionCtx((q, k, v, table, pos, out, lse), needs, scale=scale,
+                      num_groups=num_groups)
+    with autograd_inside_op():
+        grads = _SeparableBiasAttention.backward(ctx, grad_out)[:5]
+    return tuple(q.new_empty(0) if g is None else g.contiguous() for g in grads)
+
+
+@_separable_backward_op.register_fake
+def _(grad_out, q, k, v, table, pos, out, lse, scale, num_groups, needs):
+    return tuple(torch.empty_like(t, memory_format=torch.contiguous_format) if need
+                 else q.new_empty(0) for t, need in zip((q, k, v, table, pos), needs))
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, table, pos, scale, num_groups = inputs
+    ctx.save_for_backward(q, k, v, table, pos, *output)
+    ctx.scale, ctx.num_groups = scale, num_groups
+
+
+def _backward(ctx, grad_out, grad_lse):
+    needs = [bool(n) for n in ctx.needs_input_grad[:5]]
+    grads = _separable_backward_op(grad_out, *ctx.saved_tensors, ctx.scale, ctx.num_groups,
+                                   needs)
+    return (*(g if n else None for g, n in zip(grads, needs)), None, None)
+
+
+torch.library.register_autograd('mmvit::separable_bias_attention', _backward,
+                                setup_context=_setup_context)
+register_float32_autocast(separable_bias_attention_op)
