@@ -86,6 +86,20 @@ def add_device_argument(parser):
                         choices=['cpu', 'cuda'], help='default: cuda where a GPU is visible')
 
 
+def add_shape_argument(parser):
+    """``--shape H W`` (or one size for a square input) for the tools that build an input."""
+    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224],
+                        help='input H W (or one size for a square input)')
+
+
+def check_shape(parser, args):
+    """Expand a single ``--shape`` size to ``H W``; exit through ``parser.error`` otherwise."""
+    if len(args.shape) == 1:
+        args.shape = args.shape * 2
+    if len(args.shape) != 2 or min(args.shape) <= 0:
+        parser.error('--shape takes H W or a single positive size')
+
+
 def check_device(parser, device):
     """Exit through ``parser.error`` when ``--device cuda`` is asked for without a GPU."""
     if device == 'cuda' and not torch.cuda.is_available():

@@ -18,8 +18,9 @@ import os.path as osp
 import torch
 from mmengine.config import DictAction
 
-from mmvit_plugins.utils.analysis import (add_device_argument, build_for_analysis,
-                                          check_device, measure)
+from mmvit_plugins.utils.analysis import (add_device_argument, add_shape_argument,
+                                          build_for_analysis, check_device, check_shape,
+                                          measure)
 
 HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd (ms) | '
           'fwd+bwd img/s | peak mem fwd (MB) | peak mem fwd+bwd (MB) |\n'
@@ -29,7 +30,7 @@ HEADER = ('| model | input | device | precision | fwd (ms) | fwd img/s | fwd+bwd
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmark a model from a config')
     parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224], help='H W')
+    add_shape_argument(parser)
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--backbone-only', action='store_true')
     add_device_argument(parser)
@@ -43,8 +44,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.backbone.attn_impl=reference')
     args = parser.parse_args(argv)
-    if len(args.shape) == 1:
-        args.shape = args.shape * 2
+    check_shape(parser, args)
     check_device(parser, args.device)
     return args
 

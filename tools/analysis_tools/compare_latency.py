@@ -21,9 +21,9 @@ import time
 
 import torch
 
-from mmvit_plugins.utils.analysis import (add_device_argument,
-                                          build_for_analysis, check_device, sum_outputs,
-                                          synchronize)
+from mmvit_plugins.utils.analysis import (add_device_argument, add_shape_argument,
+                                          build_for_analysis, check_device, check_shape,
+                                          sum_outputs, synchronize)
 
 
 def parse_args(argv=None):
@@ -31,7 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='the model under test (A)')
     parser.add_argument('baseline', help='the reference model (B)')
     parser.add_argument('--labels', nargs=2, default=None, metavar=('A', 'B'))
-    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224], help='H W')
+    add_shape_argument(parser)
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--backbone-only', action='store_true')
     parser.add_argument('--mode', choices=['fwd', 'fwdbwd'], default='fwd')
@@ -40,8 +40,7 @@ def parse_args(argv=None):
     parser.add_argument('--rounds', type=int, default=6)
     parser.add_argument('--header', action='store_true', help='print the table header too')
     args = parser.parse_args(argv)
-    if len(args.shape) == 1:
-        args.shape = args.shape * 2
+    check_shape(parser, args)
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
     check_device(parser, args.device)

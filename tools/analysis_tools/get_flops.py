@@ -13,24 +13,20 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmvit_plugins.utils.analysis import build_for_analysis
+from mmvit_plugins.utils.analysis import add_shape_argument, build_for_analysis, check_shape
 from mmvit_plugins.utils.complexity import get_complexity
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Params and FLOPs of a model from a config')
     parser.add_argument('config', help='config file (also mmdet::/mmseg::/mmpretrain:: paths)')
-    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224],
-                        help='input H W (or one size for a square input)')
+    add_shape_argument(parser)
     parser.add_argument('--backbone-only', action='store_true',
                         help='count only cfg.model.backbone')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     args = parser.parse_args(argv)
-    if len(args.shape) == 1:
-        args.shape = args.shape * 2
-    if len(args.shape) != 2 or min(args.shape) <= 0:
-        parser.error('--shape takes H W or a single positive size')
+    check_shape(parser, args)
     return args
 
 

@@ -20,7 +20,7 @@ import sys
 import torch
 from mmengine.config import DictAction
 
-from mmvit_plugins.utils.analysis import build_for_analysis
+from mmvit_plugins.utils.analysis import add_shape_argument, build_for_analysis, check_shape
 
 OUR_BACKBONES = ('FocalTransformer', 'ShuntedTransformer', 'DAT', 'SASAResNet')
 #: backbones whose traced graph is valid at any input size (no size-dependent Python layout)
@@ -32,7 +32,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Export a backbone or classifier to ONNX')
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?', help='weights (default: random init)')
-    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224], help='H W')
+    add_shape_argument(parser)
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--backbone-only', action='store_true',
@@ -45,10 +45,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     args = parser.parse_args(argv)
-    if len(args.shape) == 1:
-        args.shape = args.shape * 2
-    if len(args.shape) != 2:
-        parser.error('--shape takes H W (or one size)')
+    check_shape(parser, args)
     if args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint not found: {args.checkpoint}')
     return args
