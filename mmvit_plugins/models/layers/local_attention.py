@@ -353,7 +353,7 @@ class LocalSelfAttention2d(nn.Module):
         out = (attn @ unfold(v)).squeeze(-2)  # (B, N, HW, d)
         return out.transpose(2, 3)
 
-    def _band_bias(self, bs, device, dtype):
+    def _band_window(self, bs, device):
         """Relative-logit gather indices and band mask of a query block.
 
         Returns ``off (bs, win)``, the window offset index ``ky - qy`` of window row ``ky`` for
@@ -391,7 +391,7 @@ class LocalSelfAttention2d(nn.Module):
         qb = channels_last(q, [0, wp - w, 0, hp - h]).view(b, n, nh, bs, nw, bs, d)
         qb = qb.permute(0, 1, 2, 4, 3, 5, 6).reshape(nblk, bs * bs, d)
         k_w = windows(k) if k is not None else None
-        off, outside = self._band_bias(bs, q.device, q.dtype)
+        off, outside = self._band_window(bs, q.device)
         rows, cols = off.view(1, bs, 1, win), off.view(1, 1, bs, win)
         if self.pos_enc == 'relative':
             row, col = self._to_channels(self.rel_row, self.rel_col)
